@@ -1,1 +1,279 @@
-int main(void){return 0;}
+/*
+ * crmd: wires configuration to threads. `crmd serve` starts one pinned io_uring reactor per
+ * thread, each with its own SO_REUSEPORT listener, then waits for signals: the first SIGTERM or
+ * SIGINT drains (readiness 503, listeners closed, in-flight requests finish, exit 0), a second
+ * one exits at once. The other subcommands are one-shot database tools.
+ */
+#include "api/api.h"
+#include "core/common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/reactor.h"
+#include "db/migrate.h"
+#include "db/seed.h"
+#include "http/server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* Receive buffers per reactor: enough for many pipelined batches at once, small enough that
+ * they are a fixed cost rather than a per-connection one. */
+#define RECV_BUF_COUNT 512
+#define RECV_BUF_SIZE 4096
+
+typedef struct {
+    pthread_t tid;
+    int index;
+    reactor_t reactor;
+    http_server_t server;
+    const router_t *router;
+    int init_result; /* 1 while starting, then 0 or -errno */
+} worker_t;
+
+static worker_t *workers;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
+static _Atomic int running_workers;
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    if (g_config.cpus_count) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(g_config.cpus[w->index], &set);
+        if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+            log_warn("thread %d: cannot pin to CPU %d", w->index, g_config.cpus[w->index]);
+    }
+    int ret = reactor_init(&w->reactor, (unsigned)w->index, RECV_BUF_COUNT, RECV_BUF_SIZE);
+    if (ret == 0) {
+        ret = http_server_init(&w->server, &w->reactor, w->router, &g_config);
+        if (ret < 0)
+            reactor_destroy(&w->reactor);
+    }
+    pthread_mutex_lock(&start_lock);
+    w->init_result = ret;
+    pthread_cond_broadcast(&start_cond);
+    pthread_mutex_unlock(&start_lock);
+    if (ret < 0) {
+        atomic_fetch_sub(&running_workers, 1);
+        return NULL;
+    }
+    reactor_run(&w->reactor);
+    http_server_destroy(&w->server);
+    reactor_destroy(&w->reactor);
+    atomic_fetch_sub(&running_workers, 1);
+    return NULL;
+}
+
+static void wake_all(int n)
+{
+    for (int i = 0; i < n; i++)
+        if (workers[i].init_result == 0)
+            reactor_wake(&workers[i].reactor);
+}
+
+static int cmd_serve(void)
+{
+    const config_t *c = &g_config;
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    /* every thread inherits the mask: only this one takes the signals, with sigtimedwait */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    router_t *router = router_new();
+    api_register_routes(router);
+
+    int n = c->threads;
+    workers = xcalloc((size_t)n, sizeof(worker_t));
+    atomic_store(&running_workers, n);
+    for (int i = 0; i < n; i++) {
+        workers[i].index = i;
+        workers[i].router = router;
+        workers[i].init_result = 1;
+        if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0)
+            die("pthread_create: %s", strerror(errno));
+    }
+    int failed = 0;
+    pthread_mutex_lock(&start_lock);
+    for (int i = 0; i < n; i++) {
+        while (workers[i].init_result == 1)
+            pthread_cond_wait(&start_cond, &start_lock);
+        failed |= workers[i].init_result < 0;
+    }
+    pthread_mutex_unlock(&start_lock);
+    if (failed) {
+        log_error("start-up failed; exiting");
+        atomic_store(&g_server_state, SERVER_DRAINING);
+        wake_all(n);
+        for (int i = 0; i < n; i++)
+            pthread_join(workers[i].tid, NULL);
+        return 1;
+    }
+    atomic_store(&g_server_state, SERVER_READY);
+    log_fields(LOG_INFO, "listening", "listen", c->listen.text, "#threads", (int64_t)n, "version", CRMD_VERSION,
+               NULL);
+
+    int sig;
+    do {
+        sig = sigwaitinfo(&sigs, NULL);
+    } while (sig < 0 && errno == EINTR);
+    log_fields(LOG_INFO, "draining", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "#drain_timeout_ms",
+               (int64_t)c->drain_timeout_ms, NULL);
+    atomic_store(&g_server_state, SERVER_DRAINING);
+    wake_all(n);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    uint64_t end_ms = (uint64_t)deadline.tv_sec * 1000 + (uint64_t)deadline.tv_nsec / 1000000 + (uint64_t)c->drain_timeout_ms;
+    while (atomic_load(&running_workers) > 0) {
+        struct timespec ts = {0, 20 * 1000000};
+        sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_warn("second signal: exiting without waiting for in-flight requests");
+            _exit(1);
+        }
+        if (clock_now_ms() >= end_ms) {
+            log_fields(LOG_WARN, "drain timeout: exiting with requests still in flight", "#threads_busy",
+                       (int64_t)atomic_load(&running_workers), NULL);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(workers[i].tid, NULL);
+    log_info("drained; exiting");
+    free(workers);
+    router_free(router);
+    return 0;
+}
+
+static const char *need_database_url(void)
+{
+    if (!g_config.database_url || !*g_config.database_url) {
+        fprintf(stderr, "crmd: DATABASE_URL (or --database-url) is required; for the local stack: "
+                        "eval \"$(dev/stack env)\"\n");
+        exit(2);
+    }
+    return g_config.database_url;
+}
+
+static int cmd_migrate(void)
+{
+    char dir[4096];
+    if (db_migrations_dir(dir, sizeof(dir)) != 0) {
+        fprintf(stderr, "crmd: cannot find sql/migrations (set CRMD_MIGRATIONS_DIR)\n");
+        return 1;
+    }
+    return db_migrate_run(need_database_url(), dir);
+}
+
+/* Takes "--NAME VALUE" or "--NAME=VALUE" out of argv for subcommand-specific flags. */
+static const char *take_flag(int *argc, char **argv, const char *name)
+{
+    size_t nl = strlen(name);
+    for (int i = 0; i < *argc; i++) {
+        const char *v = NULL;
+        int used = 0;
+        if (strcmp(argv[i], name) == 0 && i + 1 < *argc)
+            v = argv[i + 1], used = 2;
+        else if (strncmp(argv[i], name, nl) == 0 && argv[i][nl] == '=')
+            v = argv[i] + nl + 1, used = 1;
+        if (!used)
+            continue;
+        memmove(&argv[i], &argv[i + used], sizeof(char *) * (size_t)(*argc - i - used));
+        *argc -= used;
+        return v;
+    }
+    return NULL;
+}
+
+static double parse_double_or_exit(const char *s, const char *what, double lo, double hi)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "crmd: %s '%s' is not a number from %g to %g\n", what, s, lo, hi);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = "serve";
+    int first = 1;
+    if (argc > 1 && argv[1][0] != '-') {
+        cmd = argv[1];
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("crmd %s\n", CRMD_VERSION);
+        return 0;
+    }
+    int rest_argc = argc - first;
+    char **rest = argv + first;
+
+    if (strcmp(cmd, "serve") == 0) {
+        config_parse(&g_config, rest_argc, rest, cmd);
+        return cmd_serve();
+    }
+    if (strcmp(cmd, "migrate") == 0) {
+        config_parse(&g_config, rest_argc, rest, cmd);
+        return cmd_migrate();
+    }
+    if (strcmp(cmd, "seed") == 0) {
+        const char *scale_s = take_flag(&rest_argc, rest, "--scale");
+        const char *keys_out = take_flag(&rest_argc, rest, "--keys-out");
+        config_parse(&g_config, rest_argc, rest, cmd);
+        double scale = scale_s ? parse_double_or_exit(scale_s, "--scale", 0.0001, 100) : 1.0;
+        char keys_path[4096];
+        if (!keys_out) {
+            if (db_repo_path("var/demo-keys.json", keys_path, sizeof(keys_path)) != 0)
+                snprintf(keys_path, sizeof(keys_path), "demo-keys.json");
+            keys_out = keys_path;
+        }
+        return db_seed_run(need_database_url(), scale, keys_out);
+    }
+    if (strcmp(cmd, "keys") == 0) {
+        const char *action = rest_argc > 0 ? rest[0] : "";
+        rest_argc--, rest++;
+        if (strcmp(action, "create") == 0) {
+            const char *org = take_flag(&rest_argc, rest, "--org");
+            const char *role = take_flag(&rest_argc, rest, "--role");
+            config_parse(&g_config, rest_argc, rest, "keys create");
+            if (!org || !role || (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
+                fprintf(stderr, "crmd: usage: crmd keys create --org ID --role admin|member\n");
+                return 2;
+            }
+            char key[128];
+            int64_t org_id = (int64_t)parse_double_or_exit(org, "--org", 1, 9e15);
+            if (db_keys_create(need_database_url(), org_id, role, key, sizeof(key)) != 0)
+                return 1;
+            printf("%s\n", key);
+            return 0;
+        }
+        if (strcmp(action, "revoke") == 0 && rest_argc >= 1) {
+            const char *prefix = rest[0];
+            config_parse(&g_config, rest_argc - 1, rest + 1, "keys revoke");
+            return db_keys_revoke(need_database_url(), prefix) == 0 ? 0 : 1;
+        }
+        fprintf(stderr, "crmd: usage: crmd keys create --org ID --role admin|member | crmd keys revoke PREFIX\n");
+        return 2;
+    }
+    if (strcmp(cmd, "help") == 0) {
+        config_usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "crmd: unknown command '%s' (see crmd --help)\n", cmd);
+    return 2;
+}

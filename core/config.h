@@ -1,0 +1,61 @@
+/*
+ * Process configuration: every setting has a flag and an environment variable; flags win.
+ * The table in config.c is the single source of --help, parsing and validation.
+ */
+#ifndef CRMD_CORE_CONFIG_H
+#define CRMD_CORE_CONFIG_H
+
+#include <stdint.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <netinet/in.h>
+
+typedef struct {
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    char text[80]; /* as given, for logs */
+} config_addr_t;
+
+typedef struct config {
+    config_addr_t listen;
+    config_addr_t admin_listen;
+    int threads;          /* reactor threads */
+    int cpus[256];        /* pin list, cpus_count entries */
+    int cpus_count;
+    int max_conns;        /* per process */
+    int header_timeout_ms;
+    int idle_timeout_ms;
+    int request_timeout_ms;
+    int drain_timeout_ms;
+    int64_t max_body_bytes; /* default request body limit */
+    const char *database_url;
+    const char *database_replica_urls;
+    const char *redis_url;
+    const char *pagination_key;
+    const char *frontend_url;
+    const char *rate_limit_whitelist;
+    const char *trusted_proxies;
+    int log_level;        /* enum log_level */
+    int log_sample;       /* log 1 in N successful requests */
+    int slow_query_ms;
+    int db_pool_size;     /* connections per reactor thread */
+    int statement_timeout_ms;
+    int cache_mb;
+    int gzip_level;
+    int64_t hsts_max_age; /* 0: no Strict-Transport-Security */
+} config_t;
+
+/* The process-wide configuration, filled once by config_parse before threads start. */
+extern config_t g_config;
+
+/* Sets defaults, reads environment variables, then argv (after the subcommand). On a bad flag
+ * or value prints "crmd: <reason>" and exits 2; --help prints the table and exits 0. */
+void config_parse(config_t *c, int argc, char **argv, const char *subcommand);
+
+/* Prints every option with its environment variable and default. */
+void config_usage(FILE *out);
+
+/* Parses "8080", "host:port" or "[v6]:port" into a; false with a reason in err. */
+bool config_parse_addr(const char *s, config_addr_t *a, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,997 @@
+/*
+ * The connection state machine of one reactor thread.
+ *
+ * A connection owns no receive memory while idle: multishot recv fills buffers of the
+ * reactor's provided-buffer ring, the bytes are appended to conn->in (taken from the thread's
+ * buffer pool only while a request is incomplete or being answered) and the ring buffer is
+ * handed back at once. Requests are parsed from conn->in in order; responses are appended to
+ * conn->out, and at most one send is in flight, so the answers to a pipelined batch leave in
+ * one send. A connection slot is freed only after its last CQE.
+ */
+#include "http/server.h"
+#include "core/common.h"
+#include "core/json.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+_Atomic int g_server_state;
+_Atomic uint32_t g_open_conns;
+
+/* Output queued beyond this stops parsing further pipelined requests until a send drains it. */
+#define OUT_HIGH_WATER (256u * 1024)
+/* Unparsed input beyond this (a client pipelining without reading) closes the connection. */
+#define IN_MAX (4u << 20)
+#define LINGER_MS 2000
+/* A conn->in this large is not kept in the pool once drained. */
+#define CONN_BUF_HINT 4096
+
+static __thread http_server_t *tl_server;
+
+static void conn_on_input(http_server_t *s, http_conn_t *c);
+static void conn_flush(http_server_t *s, http_conn_t *c);
+static void conn_close(http_server_t *s, http_conn_t *c);
+static void conn_update_timer(http_server_t *s, http_conn_t *c);
+static void conn_error(http_server_t *s, http_conn_t *c, int status, const char *code, const char *detail);
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* ---------------------------------------------------------------- listener */
+
+static int listen_socket(const config_addr_t *a)
+{
+    int fd = socket(a->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+        bind(fd, (const struct sockaddr *)&a->addr, a->addr_len) < 0 || listen(fd, 4096) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static void arm_accept(http_server_t *s)
+{
+    struct io_uring_sqe *sqe = reactor_sqe(s->r);
+    io_uring_prep_multishot_accept(sqe, s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, reactor_ud(OP_ACCEPT, 0));
+    s->accept_armed = true;
+}
+
+static void arm_recv(http_server_t *s, http_conn_t *c)
+{
+    struct io_uring_sqe *sqe = reactor_sqe(s->r);
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = s->r->bgid;
+    io_uring_sqe_set_data64(sqe, reactor_ud(OP_RECV, c->idx));
+    c->flags |= CONN_RECV_ARMED;
+    c->ops++;
+}
+
+/* ---------------------------------------------------------------- slots and pools */
+
+static void on_conn_timer(timer_entry_t *e);
+
+static http_conn_t *conn_alloc(http_server_t *s, int fd)
+{
+    uint32_t idx;
+    if (s->nfree)
+        idx = s->free_slots[--s->nfree];
+    else if (s->next_unused < s->max_conns)
+        idx = s->next_unused++;
+    else
+        return NULL;
+    http_conn_t *c = &s->conns[idx];
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->idx = idx;
+    timer_init(&c->timer, on_conn_timer);
+    s->open_conns++;
+    atomic_fetch_add_explicit(&g_open_conns, 1, memory_order_relaxed);
+    return c;
+}
+
+static buf_t *pool_buf(http_server_t *s)
+{
+    return buf_pool_get(&s->pool, CONN_BUF_HINT);
+}
+
+static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
+{
+    http_ctx_t *ctx = s->free_ctx;
+    if (ctx) {
+        s->free_ctx = ctx->next_free;
+    } else {
+        ctx = xcalloc(1, sizeof(*ctx));
+        ctx->srv = s;
+    }
+    ctx->conn = c;
+    ctx->route = NULL;
+    ctx->nparams = 0;
+    ctx->body = (http_str_t){NULL, 0};
+    ctx->path = (http_str_t){NULL, 0};
+    ctx->body_raw = 0;
+    ctx->head_len = 0;
+    ctx->status = 0;
+    ctx->finished = false;
+    ctx->head_only = false;
+    ctx->request_id_len = 0;
+    ctx->start_ns = clock_now_ns();
+    ctx->resp = NULL;
+    ctx->headers.len = 0;
+    ctx->timing.len = 0;
+    arena_init(&ctx->arena, ctx->arena_inline, sizeof(ctx->arena_inline));
+    return ctx;
+}
+
+static void ctx_put(http_server_t *s, http_ctx_t *ctx)
+{
+    arena_reset(&ctx->arena);
+    if (ctx->resp) {
+        buf_pool_put(&s->pool, ctx->resp);
+        ctx->resp = NULL;
+    }
+    ctx->conn = NULL;
+    ctx->next_free = s->free_ctx;
+    s->free_ctx = ctx;
+}
+
+static void conn_free(http_server_t *s, http_conn_t *c)
+{
+    timer_del(&c->timer);
+    if (c->in)
+        buf_pool_put(&s->pool, c->in);
+    if (c->out)
+        buf_pool_put(&s->pool, c->out);
+    if (c->sending)
+        buf_pool_put(&s->pool, c->sending);
+    if (c->ctx) {
+        if (c->state == CONN_HANDLER)
+            c->ctx->conn = NULL; /* the handler finishes later and discards its answer */
+        else
+            ctx_put(s, c->ctx);
+    }
+    c->in = c->out = c->sending = NULL;
+    c->ctx = NULL;
+    c->fd = -1;
+    s->free_slots[s->nfree++] = c->idx;
+    s->open_conns--;
+    atomic_fetch_sub_explicit(&g_open_conns, 1, memory_order_relaxed);
+    if (s->draining && s->open_conns == 0)
+        s->r->stop = true;
+}
+
+static void conn_maybe_free(http_server_t *s, http_conn_t *c)
+{
+    if ((c->flags & CONN_CLOSING) && c->ops == 0)
+        conn_free(s, c);
+}
+
+/* Cancels every operation on the socket, then closes it; the slot is freed after the last CQE. */
+static void conn_close(http_server_t *s, http_conn_t *c)
+{
+    if (c->flags & CONN_CLOSING)
+        return;
+    c->flags |= CONN_CLOSING;
+    timer_del(&c->timer);
+    if (c->flags & (CONN_RECV_ARMED | CONN_SENDING)) {
+        struct io_uring_sqe *sqe = reactor_sqe(s->r);
+        io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
+    }
+    struct io_uring_sqe *sqe = reactor_sqe(s->r);
+    io_uring_prep_close(sqe, c->fd);
+    io_uring_sqe_set_data64(sqe, reactor_ud(OP_CLOSE, c->idx));
+    c->ops++;
+}
+
+/* ---------------------------------------------------------------- timers */
+
+/* Chooses the one timer a connection needs in its current state. Fixed deadlines (head, body,
+ * linger) are not pushed back by later bytes; idle and send deadlines restart on activity. */
+static void conn_update_timer(http_server_t *s, http_conn_t *c)
+{
+    const config_t *cfg = &g_config;
+    if (c->flags & CONN_CLOSING)
+        return;
+    size_t avail = c->in ? c->in->len - c->in_start : 0;
+    uint8_t kind;
+    int ms;
+    if ((c->flags & CONN_CLOSE_AFTER) && !(c->flags & CONN_SENDING) && !c->out)
+        kind = TIMER_LINGER, ms = LINGER_MS;
+    else if (c->state == CONN_HANDLER)
+        kind = TIMER_NONE, ms = 0; /* the handler's own query and cache timeouts bound it */
+    else if (c->state == CONN_BODY)
+        kind = TIMER_BODY, ms = cfg->request_timeout_ms;
+    else if (avail > 0 || c->requests == 0)
+        kind = TIMER_HEAD, ms = cfg->header_timeout_ms;
+    else if (c->flags & CONN_SENDING)
+        kind = TIMER_SEND, ms = cfg->idle_timeout_ms;
+    else
+        kind = TIMER_IDLE, ms = cfg->idle_timeout_ms;
+    if (kind == TIMER_NONE) {
+        timer_del(&c->timer);
+    } else if (kind != c->timer_kind || kind == TIMER_IDLE || kind == TIMER_SEND) {
+        timer_add(&s->r->timers, &c->timer, s->r->now_ms + (uint64_t)ms);
+    }
+    c->timer_kind = kind;
+}
+
+static void on_conn_timer(timer_entry_t *e)
+{
+    http_conn_t *c = container_of(e, http_conn_t, timer);
+    http_server_t *s = tl_server;
+    size_t avail = c->in ? c->in->len - c->in_start : 0;
+    c->timer_kind = TIMER_NONE;
+    if (c->flags & CONN_CLOSE_AFTER || c->flags & CONN_SENDING) {
+        conn_close(s, c); /* lingering done, or a peer that stopped reading */
+        return;
+    }
+    if (c->state == CONN_BODY || (c->state == CONN_HEAD && avail > 0)) {
+        log_fields(LOG_WARN, "request timeout", "reason",
+                   c->state == CONN_BODY ? "body not received in time" : "request head not received in time",
+                   NULL);
+        conn_error(s, c, 408, "request-timeout", "the request was not received in time");
+        conn_flush(s, c);
+        return;
+    }
+    conn_close(s, c);
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static void on_accept(reactor_t *r, struct io_uring_cqe *cqe)
+{
+    http_server_t *s = tl_server;
+    if (!(cqe->flags & IORING_CQE_F_MORE)) {
+        s->accept_armed = false;
+        if (!s->draining && s->listen_fd >= 0)
+            arm_accept(s);
+    }
+    if (cqe->res < 0) {
+        if (cqe->res != -ECANCELED)
+            log_warn("accept: %s", strerror(-cqe->res));
+        return;
+    }
+    int fd = cqe->res;
+    if (s->draining || atomic_load_explicit(&g_open_conns, memory_order_relaxed) >= (uint32_t)g_config.max_conns) {
+        s->stats.rejected++;
+        if (!s->draining && r->now_ms - s->last_cap_log_ms >= 1000) {
+            s->last_cap_log_ms = r->now_ms;
+            log_fields(LOG_WARN, "connection limit reached: refusing connections", "#max_conns",
+                       (int64_t)g_config.max_conns, "#refused", (int64_t)s->stats.rejected, NULL);
+        }
+        close(fd);
+        return;
+    }
+    http_conn_t *c = conn_alloc(s, fd);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    s->stats.accepted++;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        c->peer_family = (uint8_t)ss.ss_family;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+            memcpy(c->peer_addr, &in4->sin_addr, 4);
+            c->peer_port = ntohs(in4->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+            memcpy(c->peer_addr, &in6->sin6_addr, 16);
+            c->peer_port = ntohs(in6->sin6_port);
+        }
+    }
+    arm_recv(s, c);
+    conn_update_timer(s, c);
+}
+
+/* ---------------------------------------------------------------- receive */
+
+static void str_rebase(http_str_t *str, const char *lo, const char *hi, ptrdiff_t d)
+{
+    if (str->p >= lo && str->p < hi)
+        str->p += d;
+}
+
+/* conn->in moved while ctx points into it: move every such pointer along. */
+static void ctx_rebase(http_ctx_t *ctx, const char *old, size_t old_len, const char *new_base)
+{
+    const char *hi = old + old_len + 1;
+    ptrdiff_t d = new_base - old;
+    http_request_t *q = &ctx->req;
+    http_str_t *fixed[] = {&q->method_str,     &q->target,    &q->path,       &q->query,
+                           &q->host,           &q->authorization, &q->x_api_key, &q->x_request_id,
+                           &q->accept_encoding, &q->if_none_match, &q->if_match, &q->origin,
+                           &q->content_type,   &q->idempotency_key, &q->x_forwarded_for,
+                           &q->access_control_request_method, &q->access_control_request_headers,
+                           &ctx->path,         &ctx->body};
+    for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
+        str_rebase(fixed[i], old, hi, d);
+    for (uint32_t i = 0; i < q->num_headers; i++) {
+        str_rebase(&q->headers[i].name, old, hi, d);
+        str_rebase(&q->headers[i].value, old, hi, d);
+    }
+    for (int i = 0; i < ctx->nparams; i++)
+        str_rebase(&ctx->params[i], old, hi, d);
+}
+
+static void conn_append_input(http_server_t *s, http_conn_t *c, const char *data, size_t len)
+{
+    if (!c->in)
+        c->in = pool_buf(s);
+    buf_t *in = c->in;
+    /* drop consumed bytes first when nothing points into them */
+    if (c->in_start && (!c->ctx || c->state == CONN_HEAD)) {
+        buf_consume(in, c->in_start);
+        c->in_start = 0;
+    }
+    const char *old = in->data;
+    size_t old_len = in->len;
+    buf_append(in, data, len);
+    if (in->data != old && old && c->ctx && c->state != CONN_HEAD)
+        ctx_rebase(c->ctx, old, old_len, in->data);
+}
+
+static void on_recv(reactor_t *r, struct io_uring_cqe *cqe)
+{
+    http_server_t *s = tl_server;
+    http_conn_t *c = &s->conns[reactor_ud_index(cqe->user_data)];
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+    if (!more) {
+        c->flags &= ~CONN_RECV_ARMED;
+        c->ops--;
+    }
+    if (cqe->res > 0) {
+        uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        if (!(c->flags & (CONN_CLOSING | CONN_CLOSE_AFTER))) {
+            conn_append_input(s, c, reactor_buf(r, bid), (size_t)cqe->res);
+            reactor_buf_return(r, bid);
+            if (c->in->len - c->in_start > IN_MAX) {
+                log_fields(LOG_WARN, "closing connection: too much unread pipelined input", NULL);
+                conn_close(s, c);
+            } else {
+                conn_on_input(s, c);
+                conn_flush(s, c);
+            }
+        } else {
+            reactor_buf_return(r, bid); /* lingering close: discard */
+        }
+        if (!more && !(c->flags & CONN_CLOSING))
+            arm_recv(s, c);
+    } else if (cqe->res == 0) {
+        c->flags |= CONN_PEER_EOF;
+        if (!(c->flags & CONN_CLOSING)) {
+            /* a request already parsed still gets its answer; a partial one cannot complete */
+            if (c->state == CONN_HANDLER || (c->flags & CONN_SENDING) || c->out)
+                c->flags |= CONN_CLOSE_AFTER;
+            else
+                conn_close(s, c);
+        }
+    } else if (cqe->res == -ENOBUFS) {
+        if (cqe->flags & IORING_CQE_F_BUFFER)
+            reactor_buf_return(r, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+        if (!more && !(c->flags & CONN_CLOSING))
+            arm_recv(s, c);
+    } else if (!(c->flags & CONN_CLOSING)) {
+        if (cqe->res != -ECONNRESET && cqe->res != -ECANCELED)
+            log_debug("recv: %s", strerror(-cqe->res));
+        conn_close(s, c);
+    }
+    if (c->flags & CONN_CLOSING)
+        conn_maybe_free(s, c);
+    else
+        conn_update_timer(s, c);
+}
+
+/* ---------------------------------------------------------------- send */
+
+static void submit_send(http_server_t *s, http_conn_t *c)
+{
+    struct io_uring_sqe *sqe = reactor_sqe(s->r);
+    io_uring_prep_send(sqe, c->fd, c->sending->data + c->sent, c->sending->len - c->sent, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, reactor_ud(OP_SEND, c->idx));
+    c->flags |= CONN_SENDING;
+    c->ops++;
+}
+
+static void conn_flush(http_server_t *s, http_conn_t *c)
+{
+    if (c->flags & (CONN_SENDING | CONN_CLOSING))
+        return;
+    if (c->out && c->out->len) {
+        c->sending = c->out;
+        c->out = NULL;
+        c->sent = 0;
+        submit_send(s, c);
+        return;
+    }
+    if (c->flags & CONN_CLOSE_AFTER) {
+        if (c->flags & CONN_PEER_EOF || !(c->flags & CONN_RECV_ARMED)) {
+            conn_close(s, c);
+        } else {
+            /* lingering close: stop sending, read and discard until EOF or a short timeout, so
+             * unread request bytes do not turn our last response into a reset */
+            shutdown(c->fd, SHUT_WR);
+            conn_update_timer(s, c);
+        }
+    }
+}
+
+static void on_send(reactor_t *r, struct io_uring_cqe *cqe)
+{
+    http_server_t *s = tl_server;
+    http_conn_t *c = &s->conns[reactor_ud_index(cqe->user_data)];
+    c->flags &= ~CONN_SENDING;
+    c->ops--;
+    if (c->flags & CONN_CLOSING) {
+        conn_maybe_free(s, c);
+        return;
+    }
+    if (cqe->res < 0) {
+        if (cqe->res != -EPIPE && cqe->res != -ECONNRESET)
+            log_debug("send: %s", strerror(-cqe->res));
+        conn_close(s, c);
+        conn_maybe_free(s, c);
+        return;
+    }
+    c->sent += (size_t)cqe->res;
+    if (c->sent < c->sending->len) {
+        submit_send(s, c);
+        return;
+    }
+    buf_pool_put(&s->pool, c->sending);
+    c->sending = NULL;
+    /* parsing may have paused on the output high-water mark */
+    if (c->in && c->in->len > c->in_start && c->state == CONN_HEAD)
+        conn_on_input(s, c);
+    conn_flush(s, c);
+    conn_update_timer(s, c);
+}
+
+static void on_close(reactor_t *r, struct io_uring_cqe *cqe)
+{
+    http_server_t *s = tl_server;
+    http_conn_t *c = &s->conns[reactor_ud_index(cqe->user_data)];
+    c->ops--;
+    conn_maybe_free(s, c);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static bool request_id_valid(http_str_t id)
+{
+    if (id.len == 0 || id.len > 64)
+        return false;
+    for (size_t i = 0; i < id.len; i++) {
+        unsigned char ch = (unsigned char)id.p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static void ctx_set_request_id(http_server_t *s, http_ctx_t *ctx)
+{
+    if (request_id_valid(ctx->req.x_request_id)) {
+        memcpy(ctx->request_id, ctx->req.x_request_id.p, ctx->req.x_request_id.len);
+        ctx->request_id_len = (uint8_t)ctx->req.x_request_id.len;
+    } else {
+        static const char hex[] = "0123456789abcdef";
+        uint64_t n = ++s->rid_counter;
+        memcpy(ctx->request_id, s->rid_prefix, 8);
+        ctx->request_id[8] = '-';
+        for (int i = 0; i < 12; i++)
+            ctx->request_id[9 + 11 - i] = hex[(n >> (4 * i)) & 15];
+        ctx->request_id_len = 21;
+    }
+    ctx->request_id[ctx->request_id_len] = '\0';
+}
+
+/* Answers a request that never reached a handler (bad head, timeout) and closes after it. */
+static void conn_error(http_server_t *s, http_conn_t *c, int status, const char *code, const char *detail)
+{
+    http_ctx_t *ctx = c->ctx ? c->ctx : (c->ctx = ctx_get(s, c));
+    /* the head may be half-parsed: answer as HTTP/1.1 without trusting any of it */
+    memset(&ctx->req, 0, offsetof(http_request_t, headers));
+    ctx->req.version_minor = 1;
+    ctx->route = NULL;
+    ctx->head_only = false;
+    c->flags |= CONN_CLOSE_AFTER;
+    s->stats.bad_requests++;
+    http_respond_problem(ctx, status, code, detail);
+}
+
+static const char *parse_error_detail(int status, const char **code)
+{
+    switch (status) {
+    case 414:
+        *code = "uri-too-long";
+        return "the request target is longer than 8192 bytes";
+    case 431:
+        *code = "headers-too-large";
+        return "the request head is over 16 KiB or has more than 100 fields";
+    case 501:
+        *code = "not-implemented";
+        return "unsupported transfer coding";
+    case 505:
+        *code = "http-version-not-supported";
+        return "only HTTP/1.0 and HTTP/1.1 are served";
+    case 417:
+        *code = "expectation-failed";
+        return "the only supported expectation is 100-continue";
+    default:
+        *code = "bad-request";
+        return "malformed or ambiguous HTTP request";
+    }
+}
+
+static void dispatch(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
+{
+    c->state = CONN_HANDLER;
+    ctx->resp = buf_pool_get(&s->pool, 1024);
+    s->dispatching = ctx;
+    ctx->route->handler(ctx);
+    s->dispatching = NULL;
+    /* a handler that returned without answering is asynchronous: parsing waits for it */
+}
+
+/* Routes a complete head. Returns false when the request was answered (an error). */
+static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
+{
+    http_request_t *q = &ctx->req;
+    ctx->head_only = q->method == HTTP_HEAD;
+    ctx_set_request_id(s, ctx);
+    ctx->path = q->path;
+    if (memchr(q->path.p, '%', q->path.len)) {
+        char *p = arena_alloc(&ctx->arena, q->path.len + 1);
+        long n = http_url_decode(p, q->path.p, q->path.len, 0);
+        if (n < 0) {
+            http_respond_problem(ctx, 400, "bad-request", "bad percent-encoding in the path");
+            return false;
+        }
+        ctx->path = (http_str_t){p, (size_t)n};
+    }
+    bool has_body = (q->flags & HTTP_REQ_CHUNKED) || q->content_length > 0;
+    if (q->method == HTTP_OTHER) {
+        if (has_body)
+            c->flags |= CONN_CLOSE_AFTER;
+        http_respond_problem(ctx, 501, "not-implemented", "unknown request method");
+        return false;
+    }
+    uint32_t allowed;
+    ctx->route = router_match(s->router, q->method, ctx->path.p, ctx->path.len, ctx->params, &ctx->nparams, &allowed);
+    if (!ctx->route) {
+        if (has_body)
+            c->flags |= CONN_CLOSE_AFTER;
+        if (allowed) {
+            char allow[96];
+            size_t n = router_allow_header(allowed, allow, sizeof(allow));
+            http_add_header(ctx, LIT("Allow"), allow, n);
+            if (q->method == HTTP_OPTIONS) {
+                http_respond(ctx, 204, NULL);
+                return false;
+            }
+            http_respond_problem(ctx, 405, "method-not-allowed", "this method is not allowed on this resource");
+        } else {
+            http_respond_problem(ctx, 404, "not-found", "no such resource");
+        }
+        return false;
+    }
+    int64_t limit = ctx->route->body_limit ? ctx->route->body_limit : g_config.max_body_bytes;
+    if (q->content_length > (uint64_t)limit) {
+        c->flags |= CONN_CLOSE_AFTER;
+        http_respond_problem(ctx, 413, "payload-too-large", "the request body is larger than this endpoint accepts");
+        return false;
+    }
+    ctx->chunked = (http_chunked_t){.limit = (uint64_t)limit};
+    return true;
+}
+
+/* Waits for, or decodes, the body of ctx. Returns true when the body is complete. */
+static bool body_ready(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
+{
+    http_request_t *q = &ctx->req;
+    char *start = c->in->data + c->in_start + ctx->head_len;
+    size_t avail = c->in->len - c->in_start - ctx->head_len;
+    if (!(q->flags & HTTP_REQ_CHUNKED)) {
+        if (avail >= q->content_length) {
+            ctx->body = (http_str_t){start, (size_t)q->content_length};
+            ctx->body_raw = (size_t)q->content_length;
+            return true;
+        }
+    } else {
+        /* decoded bytes are compacted in place at the front of the body area */
+        size_t raw_len = avail - ctx->body_raw, consumed = 0;
+        size_t out_len = raw_len;
+        char *raw = start + ctx->body_raw;
+        int ret = http_chunked_decode(&ctx->chunked, raw, &out_len, &consumed);
+        if (ret < 0) {
+            c->flags |= CONN_CLOSE_AFTER;
+            if (ret == -413)
+                http_respond_problem(ctx, 413, "payload-too-large", "the request body is larger than this endpoint accepts");
+            else
+                http_respond_problem(ctx, 400, "bad-request", "malformed chunked request body");
+            return false;
+        }
+        size_t decoded_before = ctx->body.len;
+        memmove(start + decoded_before, raw, out_len);
+        ctx->body = (http_str_t){start, decoded_before + out_len};
+        /* the raw bytes used are gone; keep the undecoded tail right after the decoded data */
+        size_t tail = raw_len - consumed;
+        memmove(start + decoded_before + out_len, raw + consumed, tail);
+        size_t removed = consumed - out_len;
+        c->in->len -= removed;
+        ctx->body_raw = decoded_before + out_len;
+        if (ret == 1)
+            return true;
+    }
+    if (q->flags & HTTP_REQ_EXPECT_CONTINUE && !(c->flags & CONN_CONTINUE_SENT)) {
+        c->flags |= CONN_CONTINUE_SENT;
+        if (!c->out)
+            c->out = pool_buf(s);
+        buf_append(c->out, LIT("HTTP/1.1 100 Continue\r\n\r\n"));
+    }
+    return false;
+}
+
+/* Parses and answers requests from conn->in until it runs dry, an answer is pending, or the
+ * output is backed up. */
+static void conn_on_input(http_server_t *s, http_conn_t *c)
+{
+    while (!(c->flags & (CONN_CLOSING | CONN_CLOSE_AFTER)) && c->in) {
+        if (c->state == CONN_HANDLER)
+            return;
+        if (c->out && c->out->len > OUT_HIGH_WATER)
+            return;
+        size_t avail = c->in->len - c->in_start;
+        if (c->state == CONN_HEAD) {
+            if (avail == 0)
+                break;
+            http_ctx_t *ctx = c->ctx ? c->ctx : (c->ctx = ctx_get(s, c));
+            int ret = http_parse_request(c->in->data + c->in_start, avail, &c->head_scan, &ctx->req);
+            if (ret == HTTP_PARSE_INCOMPLETE)
+                return;
+            c->head_scan = 0;
+            if (ret < 0) {
+                const char *code, *detail = parse_error_detail(-ret, &code);
+                log_fields(LOG_WARN, "bad request", "reason", detail, "#status", (int64_t)-ret, NULL);
+                conn_error(s, c, -ret, code, detail);
+                return;
+            }
+            ctx->head_len = (size_t)ret;
+            ctx->start_ns = clock_now_ns();
+            c->flags &= ~CONN_CONTINUE_SENT;
+            if (!route_request(s, c, ctx))
+                continue;
+            if ((ctx->req.flags & HTTP_REQ_CHUNKED) || ctx->req.content_length > 0)
+                c->state = CONN_BODY;
+            else {
+                dispatch(s, c, ctx);
+                continue;
+            }
+        }
+        /* CONN_BODY */
+        if (!body_ready(s, c, c->ctx)) {
+            if (c->state == CONN_BODY)
+                return; /* more body bytes to come */
+            continue;   /* answered with an error */
+        }
+        dispatch(s, c, c->ctx);
+    }
+    /* an idle connection keeps no input buffer */
+    if (c->in && c->in_start == c->in->len && c->state == CONN_HEAD && !c->ctx) {
+        buf_pool_put(&s->pool, c->in);
+        c->in = NULL;
+        c->in_start = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- responses */
+
+static const struct {
+    int code;
+    const char *text;
+} status_texts[] = {
+    {100, "Continue"},          {200, "OK"},
+    {201, "Created"},           {202, "Accepted"},
+    {204, "No Content"},        {304, "Not Modified"},
+    {400, "Bad Request"},       {401, "Unauthorized"},
+    {403, "Forbidden"},         {404, "Not Found"},
+    {405, "Method Not Allowed"}, {408, "Request Timeout"},
+    {409, "Conflict"},          {412, "Precondition Failed"},
+    {413, "Content Too Large"}, {414, "URI Too Long"},
+    {415, "Unsupported Media Type"}, {417, "Expectation Failed"},
+    {422, "Unprocessable Content"}, {428, "Precondition Required"},
+    {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"},
+    {502, "Bad Gateway"},       {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},   {505, "HTTP Version Not Supported"},
+};
+
+const char *http_status_text(int status)
+{
+    for (size_t i = 0; i < ARRAY_LEN(status_texts); i++)
+        if (status_texts[i].code == status)
+            return status_texts[i].text;
+    return "Unknown";
+}
+
+void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    buf_append(&ctx->headers, name, name_len);
+    buf_append(&ctx->headers, LIT(": "));
+    buf_append(&ctx->headers, value, value_len);
+    buf_append(&ctx->headers, LIT("\r\n"));
+}
+
+/* Microseconds as "0.412". */
+static void put_ms(buf_t *b, uint64_t us)
+{
+    buf_append_u64(b, us / 1000);
+    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10), 0};
+    buf_putc(b, '.');
+    buf_append(b, frac, 3);
+}
+
+static const char security_headers[] = "X-Content-Type-Options: nosniff\r\n"
+                                       "X-Frame-Options: DENY\r\n"
+                                       "Referrer-Policy: no-referrer\r\n"
+                                       "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                                       "Cross-Origin-Resource-Policy: same-origin\r\n";
+
+static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t bytes, uint64_t us)
+{
+    int level = status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (level < g_log_level)
+        return;
+    if (status < 400 && g_config.log_sample > 1 && (s->log_counter++ % (uint64_t)g_config.log_sample) != 0)
+        return;
+    buf_t *b = log_line_begin(level, "request");
+    if (!b)
+        return;
+    http_conn_t *c = ctx->conn;
+    char ip[INET6_ADDRSTRLEN] = "-";
+    if (c && c->peer_family)
+        inet_ntop(c->peer_family, c->peer_addr, ip, sizeof(ip));
+    buf_append(b, LIT(",\"request_id\":"));
+    json_str(b, ctx->request_id, ctx->request_id_len);
+    buf_append(b, LIT(",\"method\":"));
+    json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-", ctx->req.method_str.p ? ctx->req.method_str.len : 1);
+    buf_append(b, LIT(",\"route\":"));
+    const char *rn = ctx->route && ctx->route->name ? ctx->route->name : "-";
+    json_str(b, rn, strlen(rn));
+    buf_append(b, LIT(",\"path\":"));
+    json_str(b, ctx->path.p ? ctx->path.p : "-", ctx->path.p ? MIN(ctx->path.len, 256) : 1);
+    buf_append(b, LIT(",\"status\":"));
+    buf_append_u64(b, (uint64_t)status);
+    buf_append(b, LIT(",\"dur_ms\":"));
+    put_ms(b, us);
+    buf_append(b, LIT(",\"bytes\":"));
+    buf_append_u64(b, bytes);
+    buf_append(b, LIT(",\"client\":"));
+    json_str(b, ip, strlen(ip));
+    log_line_end(b);
+}
+
+void http_respond(http_ctx_t *ctx, int status, const char *content_type)
+{
+    http_server_t *s = ctx->srv;
+    http_conn_t *c = ctx->conn;
+    ctx->finished = true;
+    ctx->status = status;
+    if (!c) { /* the connection closed while an asynchronous handler ran */
+        ctx_put(s, ctx);
+        return;
+    }
+    /* answered from a completion rather than inside dispatch: resume the connection after */
+    bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
+    uint64_t us = (clock_now_ns() - ctx->start_ns) / 1000;
+    size_t body_len = ctx->resp ? ctx->resp->len : 0;
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
+    if (!keep)
+        c->flags |= CONN_CLOSE_AFTER;
+
+    if (!c->out)
+        c->out = pool_buf(s);
+    buf_t *o = c->out;
+    buf_reserve(o, 512 + ctx->headers.len + (ctx->head_only || no_body ? 0 : body_len));
+    buf_append(o, LIT("HTTP/1.1 "));
+    buf_append_u64(o, (uint64_t)status);
+    buf_putc(o, ' ');
+    const char *reason = http_status_text(status);
+    buf_append(o, reason, strlen(reason));
+    buf_append(o, LIT("\r\nDate: "));
+    buf_append(o, s->r->date.text, CLOCK_HTTP_DATE_LEN);
+    if (content_type && !no_body) {
+        buf_append(o, LIT("\r\nContent-Type: "));
+        buf_append(o, content_type, strlen(content_type));
+    }
+    if (!no_body) {
+        buf_append(o, LIT("\r\nContent-Length: "));
+        buf_append_u64(o, body_len);
+    }
+    buf_append(o, LIT("\r\nX-Request-Id: "));
+    buf_append(o, ctx->request_id, ctx->request_id_len);
+    buf_append(o, LIT("\r\nX-Response-Time: "));
+    put_ms(o, us);
+    buf_append(o, LIT("ms\r\nServer-Timing: "));
+    if (ctx->timing.len) {
+        buf_append(o, ctx->timing.data, ctx->timing.len);
+        buf_append(o, LIT(", "));
+    }
+    buf_append(o, LIT("total;dur="));
+    put_ms(o, us);
+    buf_append(o, LIT("\r\n"));
+    buf_append(o, security_headers, sizeof(security_headers) - 1);
+    if (g_config.hsts_max_age > 0) {
+        buf_append(o, LIT("Strict-Transport-Security: max-age="));
+        buf_append_u64(o, (uint64_t)g_config.hsts_max_age);
+        buf_append(o, LIT("; includeSubDomains\r\n"));
+    }
+    if (ctx->headers.len)
+        buf_append(o, ctx->headers.data, ctx->headers.len);
+    if (!keep)
+        buf_append(o, LIT("Connection: close\r\n"));
+    else if (ctx->req.version_minor == 0)
+        buf_append(o, LIT("Connection: keep-alive\r\n"));
+    buf_append(o, LIT("\r\n"));
+    if (body_len && !ctx->head_only && !no_body)
+        buf_append(o, ctx->resp->data, body_len);
+
+    s->stats.requests++;
+    if (status >= 100 && status < 600)
+        s->stats.by_class[status / 100]++;
+    access_log(s, ctx, status, body_len, us);
+
+    /* consume the request's bytes and get ready for the next head */
+    if (c->in) {
+        c->in_start += ctx->head_len + ctx->body_raw;
+        if (c->in_start > c->in->len || ctx->head_len == 0)
+            c->in_start = c->in->len; /* an error answer: the rest of the input is not trusted */
+    }
+    c->state = CONN_HEAD;
+    c->ctx = NULL;
+    c->requests++;
+    ctx_put(s, ctx);
+    if (async && !(c->flags & CONN_CLOSING)) {
+        conn_on_input(s, c);
+        conn_flush(s, c);
+        conn_update_timer(s, c);
+    }
+}
+
+void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size_t len)
+{
+    if (!ctx->resp)
+        ctx->resp = buf_pool_get(&ctx->srv->pool, len);
+    ctx->resp->len = 0;
+    buf_append(ctx->resp, json, len);
+    http_respond(ctx, status, "application/json");
+}
+
+void http_respond_problem(http_ctx_t *ctx, int status, const char *code, const char *detail)
+{
+    if (!ctx->resp)
+        ctx->resp = buf_pool_get(&ctx->srv->pool, 256);
+    if (!ctx->request_id_len)
+        ctx_set_request_id(ctx->srv, ctx);
+    buf_t *b = ctx->resp;
+    b->len = 0;
+    buf_append(b, LIT("{\"type\":\"/problems/"));
+    buf_append(b, code, strlen(code));
+    buf_append(b, LIT("\",\"title\":"));
+    const char *title = http_status_text(status);
+    json_str(b, title, strlen(title));
+    buf_append(b, LIT(",\"status\":"));
+    buf_append_u64(b, (uint64_t)status);
+    buf_append(b, LIT(",\"detail\":"));
+    json_str(b, detail, strlen(detail));
+    buf_append(b, LIT(",\"request_id\":"));
+    json_str(b, ctx->request_id, ctx->request_id_len);
+    buf_putc(b, '}');
+    http_respond(ctx, status, "application/problem+json");
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void on_wake_hook(reactor_t *r, void *arg)
+{
+    http_server_t *s = arg;
+    if (atomic_load(&g_server_state) == SERVER_DRAINING && !s->draining)
+        http_server_drain(s);
+}
+
+int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, const config_t *cfg)
+{
+    memset(s, 0, sizeof(*s));
+    s->r = r;
+    s->router = router;
+    tl_server = s;
+    s->listen_fd = listen_socket(&cfg->listen);
+    if (s->listen_fd < 0) {
+        log_error("cannot listen on %s: %s", cfg->listen.text, strerror(-s->listen_fd));
+        return s->listen_fd;
+    }
+    s->max_conns = (uint32_t)cfg->max_conns;
+    /* untouched slots cost no memory: calloc of this size maps zero pages lazily */
+    s->conns = xcalloc(s->max_conns, sizeof(http_conn_t));
+    s->free_slots = xmalloc(sizeof(uint32_t) * s->max_conns);
+    buf_pool_init(&s->pool, 0, 0);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+        rnd = (uint32_t)clock_now_ns();
+    snprintf(s->rid_prefix, sizeof(s->rid_prefix), "%08x", rnd ^ (r->id * 0x9e3779b9u));
+    reactor_set_handler(r, OP_ACCEPT, on_accept);
+    reactor_set_handler(r, OP_RECV, on_recv);
+    reactor_set_handler(r, OP_SEND, on_send);
+    reactor_set_handler(r, OP_CLOSE, on_close);
+    r->on_wake = on_wake_hook;
+    r->on_wake_arg = s;
+    arm_accept(s);
+    return 0;
+}
+
+void http_server_drain(http_server_t *s)
+{
+    if (s->draining)
+        return;
+    s->draining = true;
+    if (s->accept_armed) {
+        struct io_uring_sqe *sqe = reactor_sqe(s->r);
+        io_uring_prep_cancel64(sqe, reactor_ud(OP_ACCEPT, 0), 0);
+        io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
+    }
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    for (uint32_t i = 0; i < s->next_unused; i++) {
+        http_conn_t *c = &s->conns[i];
+        if (c->fd < 0 || (c->flags & CONN_CLOSING))
+            continue;
+        /* idle connections go now; the others get "Connection: close" on their answer */
+        size_t avail = c->in ? c->in->len - c->in_start : 0;
+        if (c->state == CONN_HEAD && avail == 0 && !(c->flags & CONN_SENDING) && !c->out)
+            conn_close(s, c);
+    }
+    if (s->open_conns == 0)
+        s->r->stop = true;
+}
+
+void http_server_destroy(http_server_t *s)
+{
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    while (s->free_ctx) {
+        http_ctx_t *n = s->free_ctx->next_free;
+        buf_free(&s->free_ctx->headers);
+        buf_free(&s->free_ctx->timing);
+        free(s->free_ctx);
+        s->free_ctx = n;
+    }
+    buf_pool_destroy(&s->pool);
+    free(s->conns);
+    free(s->free_slots);
+    tl_server = NULL;
+}

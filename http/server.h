@@ -1,0 +1,158 @@
+/*
+ * The HTTP/1.1 server of one reactor thread: its listener, its connection slots and the
+ * request path from received bytes to queued response bytes. Handlers get an http_ctx_t,
+ * write a body and call one of the http_respond* functions, at once or later from a
+ * completion (an asynchronous handler); responses to pipelined requests leave in order.
+ */
+#ifndef CRMD_HTTP_SERVER_H
+#define CRMD_HTTP_SERVER_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/reactor.h"
+#include "core/timer.h"
+#include "http/parser.h"
+#include "http/router.h"
+
+/* Process-wide lifecycle, read by the health endpoints. */
+enum server_state { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING };
+extern _Atomic int g_server_state;
+
+typedef struct http_server http_server_t;
+typedef struct http_conn http_conn_t;
+
+/* What a connection is waiting for. */
+enum conn_state {
+    CONN_HEAD = 0, /* the next request head */
+    CONN_BODY,     /* the body of the request in ctx */
+    CONN_HANDLER,  /* an asynchronous handler to answer ctx */
+};
+
+/* Documented connection flags. */
+enum conn_flags {
+    CONN_RECV_ARMED = 1u << 0,    /* a multishot recv is outstanding */
+    CONN_SENDING = 1u << 1,       /* a send is in flight; at most one */
+    CONN_CLOSE_AFTER = 1u << 2,   /* close once the queued output is sent */
+    CONN_CLOSING = 1u << 3,       /* cancel and close issued; waiting for the last CQEs */
+    CONN_CONTINUE_SENT = 1u << 4, /* "100 Continue" already sent for this request */
+    CONN_PEER_EOF = 1u << 5,      /* the peer shut down its sending side */
+};
+
+/* Which deadline the connection's one timer stands for. */
+enum conn_timer_kind { TIMER_NONE = 0, TIMER_HEAD, TIMER_BODY, TIMER_IDLE, TIMER_SEND, TIMER_LINGER };
+
+struct http_conn {
+    int fd;
+    uint32_t idx;
+    uint16_t flags;      /* enum conn_flags */
+    uint8_t state;       /* enum conn_state */
+    uint8_t ops;         /* CQEs still to come: recv, send, close */
+    uint8_t timer_kind;  /* enum conn_timer_kind */
+    timer_entry_t timer; /* header, idle, body or send timeout, by state */
+    buf_t *in;           /* received bytes not yet consumed (NULL when none) */
+    size_t in_start;     /* consumed bytes at the front of in */
+    size_t head_scan;    /* parser state for the head at in_start */
+    buf_t *out;          /* responses queued behind the send in flight */
+    buf_t *sending;      /* bytes of the send in flight */
+    size_t sent;
+    http_ctx_t *ctx;     /* the request whose head was parsed, until answered */
+    uint32_t requests;   /* answered on this connection */
+    uint8_t peer_family;
+    uint16_t peer_port;
+    uint8_t peer_addr[16];
+};
+
+/* One request, from its parsed head to its response. */
+struct http_ctx {
+    http_server_t *srv;
+    http_conn_t *conn;
+    http_request_t req;
+    const http_route_t *route;
+    http_str_t params[ROUTER_MAX_PARAMS];
+    int nparams;
+    http_str_t path;       /* percent-decoded path */
+    http_str_t body;       /* the complete request body (decoded if chunked) */
+    http_chunked_t chunked;
+    size_t body_raw;       /* chunked: raw bytes already decoded, after the head */
+    size_t head_len;
+    uint64_t start_ns;
+    arena_t arena;         /* freed in one call when the response is queued */
+    buf_t *resp;           /* response body being written by the handler */
+    buf_t headers;         /* extra response header lines ("Name: value\r\n"), handler-set */
+    buf_t timing;          /* extra Server-Timing entries ("db;dur=0.84") */
+    int status;
+    bool finished;
+    bool head_only;        /* HEAD: headers of the GET, no body */
+    char request_id[65];
+    uint8_t request_id_len;
+    struct http_ctx *next_free;
+    char arena_inline[2048];
+};
+
+struct http_server {
+    reactor_t *r;
+    const router_t *router;
+    int listen_fd;
+    bool accept_armed;
+    bool draining;
+    http_conn_t *conns;
+    uint32_t max_conns;
+    uint32_t *free_slots;
+    uint32_t nfree;
+    uint32_t next_unused;
+    uint32_t open_conns;
+    buf_pool_t pool;
+    http_ctx_t *free_ctx;
+    http_ctx_t *dispatching; /* the request whose handler is running right now */
+    char rid_prefix[9];
+    uint64_t rid_counter;
+    uint64_t log_counter;
+    uint64_t last_cap_log_ms;
+    struct {
+        uint64_t accepted, rejected, requests, bad_requests;
+        uint64_t by_class[6]; /* 1xx..5xx responses */
+    } stats;
+};
+
+/* Sets up the thread's server on reactor r: binds an SO_REUSEPORT listener on the configured
+ * address and arms multishot accept. Returns 0 or -errno (logged). */
+int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, const config_t *cfg);
+void http_server_destroy(http_server_t *s);
+
+/* Starts draining: stop accepting, close idle connections, let in-flight requests finish.
+ * The reactor stops when the last connection has closed. */
+void http_server_drain(http_server_t *s);
+
+/* Open connections across all threads (for the cap and for operations endpoints). */
+extern _Atomic uint32_t g_open_conns;
+
+/* ---- for handlers ---- */
+
+/* The body buffer to write the response into (JSON straight into it). */
+static inline buf_t *http_body(http_ctx_t *ctx)
+{
+    return ctx->resp;
+}
+
+/* Adds a header line; name and value are written as given (no CR/LF allowed in either). */
+void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const char *value, size_t value_len);
+
+/* Queues the response: status, headers, and the body written to http_body(ctx). Completes
+ * the request; ctx must not be used afterwards. */
+void http_respond(http_ctx_t *ctx, int status, const char *content_type);
+
+/* Queues a JSON body given as a string (for constant bodies). */
+void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size_t len);
+
+/* Queues an RFC 9457 problem (application/problem+json) with type "/problems/<code>". */
+void http_respond_problem(http_ctx_t *ctx, int status, const char *code, const char *detail);
+
+/* Reason phrase of a status code ("Not Found"). */
+const char *http_status_text(int status);
+
+#endif
