@@ -5,10 +5,12 @@
  * one exits at once. The other subcommands are one-shot database tools.
  */
 #include "api/api.h"
+#include "api/auth.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/reactor.h"
+#include "db/db.h"
 #include "db/migrate.h"
 #include "db/seed.h"
 #include "http/server.h"
@@ -59,6 +61,10 @@ static void *worker_main(void *arg)
         if (ret < 0)
             reactor_destroy(&w->reactor);
     }
+    if (ret == 0) {
+        db_pool_start(&w->reactor, &g_config);
+        api_auth_thread_init();
+    }
     pthread_mutex_lock(&start_lock);
     w->init_result = ret;
     pthread_cond_broadcast(&start_cond);
@@ -68,6 +74,7 @@ static void *worker_main(void *arg)
         return NULL;
     }
     reactor_run(&w->reactor);
+    db_pool_stop();
     http_server_destroy(&w->server);
     reactor_destroy(&w->reactor);
     atomic_fetch_sub(&running_workers, 1);
@@ -81,9 +88,37 @@ static void wake_all(int n)
             reactor_wake(&workers[i].reactor);
 }
 
+/* Refuses to serve a database whose schema this build does not know. An unreachable database
+ * is not fatal: the pools connect when it comes up, and readiness says 503 until then. */
+static void check_schema(void)
+{
+    const char *url = g_config.database_url;
+    if (!url || !*url) {
+        log_warn("DATABASE_URL is not set: only the health endpoints can answer");
+        return;
+    }
+    const char *keys[] = {"dbname", "connect_timeout", NULL};
+    const char *vals[] = {url, "3", NULL};
+    if (PQpingParams(keys, vals, 1) != PQPING_OK) {
+        log_warn("database unreachable at start-up; serving 503 until it is up");
+        return;
+    }
+    char dir[4096], err[512];
+    if (db_migrations_dir(dir, sizeof(dir)) != 0) {
+        fprintf(stderr, "crmd: cannot find sql/migrations (set CRMD_MIGRATIONS_DIR)\n");
+        exit(1);
+    }
+    if (db_schema_check(url, dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "crmd: %s\n", err);
+        log_fields(LOG_ERROR, "refusing to start", "reason", err, NULL);
+        exit(1);
+    }
+}
+
 static int cmd_serve(void)
 {
     const config_t *c = &g_config;
+    check_schema();
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

@@ -1,7 +1,9 @@
 #include "api/api.h"
 #include "api/health.h"
+#include "api/me.h"
 
 void api_register_routes(router_t *rt)
 {
     api_health_routes(rt);
+    api_me_routes(rt);
 }

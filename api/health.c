@@ -6,10 +6,25 @@
 #include "api/health.h"
 #include "core/common.h"
 #include "http/server.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "db/db.h"
 
 static void no_store(http_ctx_t *ctx)
 {
     http_add_header(ctx, LIT("Cache-Control"), LIT("no-store"));
+}
+
+/* A probe older than this no longer counts: the prober itself is stuck. */
+#define PROBE_STALE_MS 5000
+
+/* True when no database is configured, or the last background probe reached it recently. */
+static bool database_ok(void)
+{
+    if (!g_config.database_url || !*g_config.database_url)
+        return true;
+    db_health_t h = db_health();
+    return h.up && clock_now_ms() - h.checked_ms < PROBE_STALE_MS;
 }
 
 static void health(http_ctx_t *ctx)
@@ -17,6 +32,8 @@ static void health(http_ctx_t *ctx)
     no_store(ctx);
     if (atomic_load_explicit(&g_server_state, memory_order_relaxed) == SERVER_DRAINING)
         http_respond_json_const(ctx, 503, LIT("{\"status\":\"draining\"}"));
+    else if (!database_ok())
+        http_respond_json_const(ctx, 503, LIT("{\"status\":\"unhealthy\"}"));
     else
         http_respond_json_const(ctx, 200, LIT("{\"status\":\"healthy\"}"));
 }
@@ -30,7 +47,10 @@ static void health_live(http_ctx_t *ctx)
 static void health_ready(http_ctx_t *ctx)
 {
     no_store(ctx);
-    switch (atomic_load_explicit(&g_server_state, memory_order_relaxed)) {
+    int state = atomic_load_explicit(&g_server_state, memory_order_relaxed);
+    if (state == SERVER_READY && !database_ok())
+        state = SERVER_STARTING; /* not ready without a database */
+    switch (state) {
     case SERVER_READY:
         http_respond_json_const(ctx, 200, LIT("{\"status\":\"ready\"}"));
         break;
@@ -48,9 +68,9 @@ static void health_ready(http_ctx_t *ctx)
 void api_health_routes(router_t *rt)
 {
     static const http_route_t routes[] = {
-        {"/api/health", HTTP_GET, health, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health"},
-        {"/api/health/live", HTTP_GET, health_live, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health/live"},
-        {"/api/health/ready", HTTP_GET, health_ready, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health/ready"},
+        {"/api/health", HTTP_GET, health, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health", NULL},
+        {"/api/health/live", HTTP_GET, health_live, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health/live", NULL},
+        {"/api/health/ready", HTTP_GET, health_ready, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health/ready", NULL},
     };
     for (size_t i = 0; i < ARRAY_LEN(routes); i++)
         router_add(rt, &routes[i]);

@@ -31,6 +31,7 @@ typedef struct http_route {
     uint8_t route_class;  /* enum route_class */
     int64_t body_limit;   /* bytes; 0: the server default */
     const char *name;     /* metrics and log label, e.g. "GET /api/companies/{id}" */
+    const void *data;     /* for the handler (e.g. the API handler a wrapper calls) */
 } http_route_t;
 
 typedef struct router router_t;

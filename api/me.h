@@ -1,0 +1,9 @@
+/* GET /api/me: the caller's user and organization. */
+#ifndef CRMD_API_ME_H
+#define CRMD_API_ME_H
+
+#include "http/router.h"
+
+void api_me_routes(router_t *rt);
+
+#endif
