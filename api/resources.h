@@ -1,0 +1,20 @@
+/*
+ * The read half of API.md's Resources: GET /api/<r> (keyset-paginated, filtered, sorted, full-text
+ * searched lists) and GET /api/<r>/{id} for companies, contacts, deals, activities, tasks, stages
+ * and users. Every query is scoped to the caller's organization.
+ *
+ * Filter semantics where API.md leaves them open: minValue/maxValue and closingAfter/
+ * closingBefore are inclusive bounds; since is inclusive and until and dueBefore exclusive, each
+ * a date (its 00:00 UTC) or an RFC 3339 timestamp. q alone orders by relevance (ts_rank desc, then
+ * id desc); q with sort filters by q and keeps the sort. A NULL sort value (deals'
+ * expected_close_date) sorts after every value, as PostgreSQL's default does.
+ */
+#ifndef CRMD_API_RESOURCES_H
+#define CRMD_API_RESOURCES_H
+
+#include "http/router.h"
+
+/* Registers the GET list and GET one routes of every resource (behind api_route). */
+void api_resources_routes(router_t *rt);
+
+#endif
