@@ -6,6 +6,7 @@
  */
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/metrics.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -37,6 +38,7 @@ typedef struct {
     reactor_t reactor;
     http_server_t server;
     const router_t *router;
+    const router_t *admin_router; /* thread 0 also serves the admin listener */
     int init_result; /* 1 while starting, then 0 or -errno */
 } worker_t;
 
@@ -58,6 +60,8 @@ static void *worker_main(void *arg)
     int ret = reactor_init(&w->reactor, (unsigned)w->index, RECV_BUF_COUNT, RECV_BUF_SIZE);
     if (ret == 0) {
         ret = http_server_init(&w->server, &w->reactor, w->router, &g_config);
+        if (ret == 0 && w->admin_router)
+            ret = http_server_listen(&w->server, &g_config.admin_listen, w->admin_router);
         if (ret < 0)
             reactor_destroy(&w->reactor);
     }
@@ -129,6 +133,8 @@ static int cmd_serve(void)
 
     router_t *router = router_new();
     api_register_routes(router);
+    router_t *admin_router = router_new();
+    api_metrics_routes(admin_router, router);
 
     int n = c->threads;
     workers = xcalloc((size_t)n, sizeof(worker_t));
@@ -136,6 +142,7 @@ static int cmd_serve(void)
     for (int i = 0; i < n; i++) {
         workers[i].index = i;
         workers[i].router = router;
+        workers[i].admin_router = i == 0 ? admin_router : NULL;
         workers[i].init_result = 1;
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0)
             die("pthread_create: %s", strerror(errno));
@@ -190,6 +197,7 @@ static int cmd_serve(void)
     log_info("drained; exiting");
     free(workers);
     router_free(router);
+    router_free(admin_router);
     return 0;
 }
 

@@ -67,11 +67,21 @@ static void health_ready(http_ctx_t *ctx)
 
 void api_health_routes(router_t *rt)
 {
-    static const http_route_t routes[] = {
-        {"/api/health", HTTP_GET, health, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health", NULL},
-        {"/api/health/live", HTTP_GET, health_live, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health/live", NULL},
-        {"/api/health/ready", HTTP_GET, health_ready, ROUTE_PUBLIC, ROUTE_CLASS_HEALTH, 0, "GET /api/health/ready", NULL},
+    static const struct {
+        const char *pattern, *name;
+        http_handler_fn fn;
+    } routes[] = {
+        {"/api/health", "GET /api/health", health},
+        {"/api/health/live", "GET /api/health/live", health_live},
+        {"/api/health/ready", "GET /api/health/ready", health_ready},
     };
-    for (size_t i = 0; i < ARRAY_LEN(routes); i++)
-        router_add(rt, &routes[i]);
+    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
+        http_route_t r = {.pattern = routes[i].pattern,
+                          .method = HTTP_GET,
+                          .handler = routes[i].fn,
+                          .flags = ROUTE_PUBLIC,
+                          .route_class = ROUTE_CLASS_HEALTH,
+                          .name = routes[i].name};
+        router_add(rt, &r);
+    }
 }

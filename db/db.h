@@ -18,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/hist.h"
 #include "core/reactor.h"
 
 /* ---- prepared-statement registry (process-wide, insert-only, lock-free reads) ---- */
@@ -127,6 +128,8 @@ typedef struct {
     uint64_t calls, total_us, max_us, slow, rows;
 } db_stmt_stats_t;
 void db_stmt_stats(db_stmt_t id, db_stmt_stats_t *out);
+/* Adds every thread's latency histogram (microseconds) of statement id into out. */
+void db_stmt_hist(db_stmt_t id, hist_t *out);
 
 /* True for errors worth retrying a read after: serialization failure, deadlock, admin
  * shutdown, connection loss. */

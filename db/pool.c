@@ -81,6 +81,7 @@ typedef struct db_pool {
     uint64_t last_fail_log_ms;
     db_pool_stats_t stats;
     db_stmt_stats_t *stmt_stats;
+    hist_t **stmt_hist; /* allocated on a statement's first call on this thread */
 } db_pool_t;
 
 static __thread db_pool_t *tl_pool;
@@ -483,6 +484,10 @@ static void record_stmt(db_pool_t *p, db_batch_t *b, int i, PGresult *res)
     uint64_t us = (clock_now_ns() - b->start_ns) / 1000;
     st->calls++;
     st->total_us += us;
+    db_stmt_t id = b->stmts[i];
+    if (!p->stmt_hist[id])
+        p->stmt_hist[id] = xcalloc(1, sizeof(hist_t));
+    hist_record(p->stmt_hist[id], us);
     if (us > st->max_us)
         st->max_us = us;
     if (res)
@@ -677,6 +682,7 @@ int db_pool_start(reactor_t *r, const config_t *cfg)
     p->r = r;
     p->cfg = cfg;
     p->stmt_stats = xcalloc(DB_STMT_MAX, sizeof(db_stmt_stats_t));
+    p->stmt_hist = xcalloc(DB_STMT_MAX, sizeof(hist_t *));
     tl_pool = p;
     int slot = atomic_fetch_add(&npools, 1);
     if (slot < MAX_THREADS)
@@ -789,5 +795,16 @@ void db_stmt_stats(db_stmt_t id, db_stmt_stats_t *out)
         out->max_us = MAX(out->max_us, s->max_us);
         out->slow += s->slow;
         out->rows += s->rows;
+    }
+}
+
+void db_stmt_hist(db_stmt_t id, hist_t *out)
+{
+    int n = MIN(atomic_load(&npools), MAX_THREADS);
+    for (int k = 0; k < n && id < DB_STMT_MAX; k++) {
+        db_pool_t *p = all_pools[k];
+        hist_t *h = p ? p->stmt_hist[id] : NULL;
+        if (h)
+            hist_merge(out, h);
     }
 }

@@ -19,6 +19,8 @@ typedef struct node {
 
 struct router {
     node_t root;
+    http_route_t *by_id[ROUTER_MAX_ROUTES + 1];
+    uint16_t count;
 };
 
 router_t *router_new(void)
@@ -94,8 +96,23 @@ void router_add(router_t *rt, const http_route_t *route)
         die("route '%s' has no method", route->pattern);
     if (n->routes[route->method])
         die("route %s '%s' added twice", route->name ? route->name : "", route->pattern);
-    n->routes[route->method] = xmalloc(sizeof(http_route_t));
-    *n->routes[route->method] = *route;
+    if (rt->count >= ROUTER_MAX_ROUTES)
+        die("more than %d routes", ROUTER_MAX_ROUTES);
+    http_route_t *copy = xmalloc(sizeof(http_route_t));
+    *copy = *route;
+    copy->id = ++rt->count;
+    rt->by_id[copy->id] = copy;
+    n->routes[route->method] = copy;
+}
+
+uint16_t router_route_count(const router_t *rt)
+{
+    return rt->count;
+}
+
+const http_route_t *router_route_by_id(const router_t *rt, uint16_t id)
+{
+    return id && id <= rt->count ? rt->by_id[id] : NULL;
 }
 
 /* Literal children win over the parameter child; backtracks when the literal path dead-ends. */

@@ -32,7 +32,10 @@ typedef struct http_route {
     int64_t body_limit;   /* bytes; 0: the server default */
     const char *name;     /* metrics and log label, e.g. "GET /api/companies/{id}" */
     const void *data;     /* for the handler (e.g. the API handler a wrapper calls) */
+    uint16_t id;          /* set by router_add: 1, 2, ... in order of adding (0: no route) */
 } http_route_t;
+
+#define ROUTER_MAX_ROUTES 256
 
 typedef struct router router_t;
 
@@ -41,6 +44,11 @@ void router_free(router_t *rt);
 
 /* Adds a route (the struct is copied). Dies on a malformed pattern or a duplicate. */
 void router_add(router_t *rt, const http_route_t *route);
+
+/* Routes added so far; ids run from 1 to this. */
+uint16_t router_route_count(const router_t *rt);
+/* The route with this id, or NULL. */
+const http_route_t *router_route_by_id(const router_t *rt, uint16_t id);
 
 /* Finds the route for method and a decoded path. On a miss returns NULL and sets *allowed
  * to the bitmask (1 << method) of methods the path does have (0: no such path). HEAD falls

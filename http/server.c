@@ -37,6 +37,10 @@ _Atomic uint32_t g_open_conns;
 
 static __thread http_server_t *tl_server;
 
+#define MAX_THREADS 256
+static http_server_t *all_servers[MAX_THREADS];
+static _Atomic int nservers;
+
 static void conn_on_input(http_server_t *s, http_conn_t *c);
 static void conn_flush(http_server_t *s, http_conn_t *c);
 static void conn_close(http_server_t *s, http_conn_t *c);
@@ -63,12 +67,12 @@ static int listen_socket(const config_addr_t *a)
     return fd;
 }
 
-static void arm_accept(http_server_t *s)
+static void arm_accept(http_server_t *s, int li)
 {
     struct io_uring_sqe *sqe = reactor_sqe(s->r);
-    io_uring_prep_multishot_accept(sqe, s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    io_uring_sqe_set_data64(sqe, reactor_ud(OP_ACCEPT, 0));
-    s->accept_armed = true;
+    io_uring_prep_multishot_accept(sqe, s->listeners[li].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, reactor_ud(OP_ACCEPT, (uint32_t)li));
+    s->listeners[li].accept_armed = true;
 }
 
 static void arm_recv(http_server_t *s, http_conn_t *c)
@@ -257,10 +261,11 @@ static void on_conn_timer(timer_entry_t *e)
 static void on_accept(reactor_t *r, struct io_uring_cqe *cqe)
 {
     http_server_t *s = tl_server;
+    int li = (int)reactor_ud_index(cqe->user_data);
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
-        s->accept_armed = false;
-        if (!s->draining && s->listen_fd >= 0)
-            arm_accept(s);
+        s->listeners[li].accept_armed = false;
+        if (!s->draining && s->listeners[li].fd >= 0)
+            arm_accept(s, li);
     }
     if (cqe->res < 0) {
         if (cqe->res != -ECANCELED)
@@ -284,6 +289,7 @@ static void on_accept(reactor_t *r, struct io_uring_cqe *cqe)
         return;
     }
     s->stats.accepted++;
+    c->listener = (uint8_t)li;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_storage ss;
@@ -579,7 +585,7 @@ static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
         return false;
     }
     uint32_t allowed;
-    ctx->route = router_match(s->router, q->method, ctx->path.p, ctx->path.len, ctx->params, &ctx->nparams, &allowed);
+    ctx->route = router_match(s->listeners[c->listener].router, q->method, ctx->path.p, ctx->path.len, ctx->params, &ctx->nparams, &allowed);
     if (!ctx->route) {
         if (has_body)
             c->flags |= CONN_CLOSE_AFTER;
@@ -728,6 +734,54 @@ static const struct {
     {504, "Gateway Timeout"},   {505, "HTTP Version Not Supported"},
 };
 
+static int status_slot(int status)
+{
+    for (size_t i = 0; i < ARRAY_LEN(status_texts) && i < HTTP_STATUS_SLOTS - 1; i++)
+        if (status_texts[i].code == status)
+            return (int)i;
+    return HTTP_STATUS_SLOTS - 1;
+}
+
+int http_status_of_slot(int slot)
+{
+    return slot >= 0 && slot < (int)ARRAY_LEN(status_texts) && slot < HTTP_STATUS_SLOTS - 1 ? status_texts[slot].code
+                                                                                            : 0;
+}
+
+void http_totals(http_totals_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->open = atomic_load(&g_open_conns);
+    int n = MIN(atomic_load(&nservers), MAX_THREADS);
+    for (int k = 0; k < n; k++) {
+        http_server_t *s = all_servers[k];
+        if (!s)
+            continue;
+        out->accepted += s->stats.accepted;
+        out->rejected += s->stats.rejected;
+        out->requests += s->stats.requests;
+        out->bad_requests += s->stats.bad_requests;
+        for (int i = 0; i < 6; i++)
+            out->by_class[i] += s->stats.by_class[i];
+    }
+}
+
+void http_route_totals(int listener, uint16_t id, http_route_stats_t *out)
+{
+    int n = MIN(atomic_load(&nservers), MAX_THREADS);
+    for (int k = 0; k < n; k++) {
+        http_server_t *s = all_servers[k];
+        if (!s || listener >= s->nlisteners)
+            continue;
+        if (id > router_route_count(s->listeners[listener].router))
+            continue;
+        http_route_stats_t *rs = &s->route_stats[listener][id];
+        for (int i = 0; i < HTTP_STATUS_SLOTS; i++)
+            out->status[i] += rs->status[i];
+        hist_merge(&out->latency_us, &rs->latency_us);
+    }
+}
+
 const char *http_status_text(int status)
 {
     for (size_t i = 0; i < ARRAY_LEN(status_texts); i++)
@@ -862,6 +916,9 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     s->stats.requests++;
     if (status >= 100 && status < 600)
         s->stats.by_class[status / 100]++;
+    http_route_stats_t *rs = &s->route_stats[c->listener][ctx->route ? ctx->route->id : 0];
+    rs->status[status_slot(status)]++;
+    hist_record(&rs->latency_us, us);
     access_log(s, ctx, status, body_len, us);
 
     /* consume the request's bytes and get ready for the next head */
@@ -922,17 +979,27 @@ static void on_wake_hook(reactor_t *r, void *arg)
         http_server_drain(s);
 }
 
+int http_server_listen(http_server_t *s, const config_addr_t *addr, const router_t *router)
+{
+    if (s->nlisteners >= HTTP_MAX_LISTENERS)
+        die("too many listeners");
+    int fd = listen_socket(addr);
+    if (fd < 0) {
+        log_error("cannot listen on %s: %s", addr->text, strerror(-fd));
+        return fd;
+    }
+    int li = s->nlisteners++;
+    s->listeners[li] = (http_listener_t){.fd = fd, .router = router};
+    s->route_stats[li] = xcalloc((size_t)router_route_count(router) + 1, sizeof(http_route_stats_t));
+    arm_accept(s, li);
+    return 0;
+}
+
 int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, const config_t *cfg)
 {
     memset(s, 0, sizeof(*s));
     s->r = r;
-    s->router = router;
     tl_server = s;
-    s->listen_fd = listen_socket(&cfg->listen);
-    if (s->listen_fd < 0) {
-        log_error("cannot listen on %s: %s", cfg->listen.text, strerror(-s->listen_fd));
-        return s->listen_fd;
-    }
     s->max_conns = (uint32_t)cfg->max_conns;
     /* untouched slots cost no memory: calloc of this size maps zero pages lazily */
     s->conns = xcalloc(s->max_conns, sizeof(http_conn_t));
@@ -948,7 +1015,12 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     reactor_set_handler(r, OP_CLOSE, on_close);
     r->on_wake = on_wake_hook;
     r->on_wake_arg = s;
-    arm_accept(s);
+    int ret = http_server_listen(s, &cfg->listen, router);
+    if (ret < 0)
+        return ret;
+    int slot = atomic_fetch_add(&nservers, 1);
+    if (slot < MAX_THREADS)
+        all_servers[slot] = s;
     return 0;
 }
 
@@ -957,14 +1029,17 @@ void http_server_drain(http_server_t *s)
     if (s->draining)
         return;
     s->draining = true;
-    if (s->accept_armed) {
-        struct io_uring_sqe *sqe = reactor_sqe(s->r);
-        io_uring_prep_cancel64(sqe, reactor_ud(OP_ACCEPT, 0), 0);
-        io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
-    }
-    if (s->listen_fd >= 0) {
-        close(s->listen_fd);
-        s->listen_fd = -1;
+    for (int li = 0; li < s->nlisteners; li++) {
+        http_listener_t *l = &s->listeners[li];
+        if (l->accept_armed) {
+            struct io_uring_sqe *sqe = reactor_sqe(s->r);
+            io_uring_prep_cancel64(sqe, reactor_ud(OP_ACCEPT, (uint32_t)li), 0);
+            io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
+        }
+        if (l->fd >= 0) {
+            close(l->fd);
+            l->fd = -1;
+        }
     }
     for (uint32_t i = 0; i < s->next_unused; i++) {
         http_conn_t *c = &s->conns[i];
@@ -981,8 +1056,10 @@ void http_server_drain(http_server_t *s)
 
 void http_server_destroy(http_server_t *s)
 {
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
+    for (int li = 0; li < s->nlisteners; li++)
+        if (s->listeners[li].fd >= 0)
+            close(s->listeners[li].fd);
+    /* the route statistics stay: /metrics readers on other threads may still merge them */
     while (s->free_ctx) {
         http_ctx_t *n = s->free_ctx->next_free;
         buf_free(&s->free_ctx->headers);

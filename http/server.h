@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/hist.h"
 #include "core/reactor.h"
 #include "core/timer.h"
 #include "http/parser.h"
@@ -62,6 +63,7 @@ struct http_conn {
     size_t sent;
     http_ctx_t *ctx;     /* the request whose head was parsed, until answered */
     uint32_t requests;   /* answered on this connection */
+    uint8_t listener;    /* index into the server's listeners */
     uint8_t peer_family;
     uint16_t peer_port;
     uint8_t peer_addr[16];
@@ -94,12 +96,28 @@ struct http_ctx {
     char arena_inline[2048];
 };
 
+#define HTTP_MAX_LISTENERS 2
+#define HTTP_STATUS_SLOTS 32 /* per-route counters: known statuses, then "other" */
+
+typedef struct {
+    int fd;
+    bool accept_armed;
+    const router_t *router;
+} http_listener_t;
+
+/* Requests of one route on one thread. */
+typedef struct {
+    uint64_t status[HTTP_STATUS_SLOTS];
+    hist_t latency_us;
+} http_route_stats_t;
+
 struct http_server {
     reactor_t *r;
-    const router_t *router;
-    int listen_fd;
-    bool accept_armed;
+    http_listener_t listeners[HTTP_MAX_LISTENERS];
+    int nlisteners;
     bool draining;
+    /* [listener][route id]; id 0 counts requests that matched no route */
+    http_route_stats_t *route_stats[HTTP_MAX_LISTENERS];
     http_conn_t *conns;
     uint32_t max_conns;
     uint32_t *free_slots;
@@ -122,6 +140,20 @@ struct http_server {
 /* Sets up the thread's server on reactor r: binds an SO_REUSEPORT listener on the configured
  * address and arms multishot accept. Returns 0 or -errno (logged). */
 int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, const config_t *cfg);
+
+/* Adds another listener (the admin one) served with its own routes. */
+int http_server_listen(http_server_t *s, const config_addr_t *addr, const router_t *router);
+
+/* Merged over every thread's server: connection counts and per-route statistics. */
+typedef struct {
+    uint64_t open, accepted, rejected, requests, bad_requests;
+    uint64_t by_class[6];
+} http_totals_t;
+void http_totals(http_totals_t *out);
+/* Adds every thread's statistics for route id of listener into out (zero it first). */
+void http_route_totals(int listener, uint16_t id, http_route_stats_t *out);
+/* The status code a per-route counter slot stands for (0 for "other"). */
+int http_status_of_slot(int slot);
 void http_server_destroy(http_server_t *s);
 
 /* Starts draining: stop accepting, close idle connections, let in-flight requests finish.

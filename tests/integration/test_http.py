@@ -427,3 +427,23 @@ def test_two_threads_share_the_port():
             assert c.request().status == 200
         for c in conns:
             c.close()
+
+
+def test_metrics_on_admin_listener_only():
+    with Server() as s:
+        for _ in range(7):
+            assert http_get(s, "/api/health").status == 200
+        http_get(s, "/nope")
+        assert http_get(s, "/metrics").status == 404  # not on the public listener
+        with Conn(socket.create_connection(("127.0.0.1", s.admin_port), timeout=5)) as c:
+            r = c.request("GET", "/metrics")
+        assert r.status == 200 and r.header("content-type").startswith("text/plain"), r
+        text = r.body.decode()
+        assert 'crmd_http_requests_total{route="GET /api/health",status="200"} 7' in text, text[:2000]
+        assert 'crmd_http_requests_total{route="unmatched",status="404"} 2' in text
+        assert 'crmd_http_request_duration_seconds_count{route="GET /api/health"} 7' in text
+        assert 'crmd_http_request_duration_seconds_bucket{route="GET /api/health",le="+Inf"} 7' in text
+        assert "process_resident_memory_bytes" in text and "crmd_http_connections_open" in text
+        for line in text.splitlines():  # every sample line is "name{labels} value" or "name value"
+            if line and not line.startswith("#"):
+                float(line.rsplit(" ", 1)[1])

@@ -1,0 +1,188 @@
+/*
+ * Prometheus metrics. Every figure is kept per thread by its owner without locks and merged
+ * here on read, so scraping costs the scraper's thread a few microseconds per route and
+ * nothing on the request path.
+ */
+#include "api/metrics.h"
+#include "core/buf.h"
+#include "core/hist.h"
+#include "core/log.h"
+#include "db/db.h"
+#include "http/server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+static const router_t *routers[HTTP_MAX_LISTENERS];
+static time_t start_time;
+
+/* Prometheus buckets in seconds, written from the log-linear microsecond histograms. */
+static const double le_seconds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+
+static void label_escape(buf_t *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            buf_putc(b, '\\');
+        if (*s == '\n') {
+            buf_append_lit(b, "\\n");
+            continue;
+        }
+        buf_putc(b, *s);
+    }
+}
+
+static void write_hist(buf_t *b, const char *metric, const char *labels, const hist_t *h)
+{
+    for (size_t i = 0; i < sizeof(le_seconds) / sizeof(le_seconds[0]); i++)
+        buf_printf(b, "%s_bucket{%s,le=\"%g\"} %llu\n", metric, labels, le_seconds[i],
+                   (unsigned long long)hist_count_le(h, (uint64_t)(le_seconds[i] * 1e6)));
+    buf_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", metric, labels, (unsigned long long)h->count);
+    buf_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", metric, labels, (double)h->sum / 1e6, metric, labels,
+               (unsigned long long)h->count);
+}
+
+static void write_routes(buf_t *b)
+{
+    static __thread http_route_stats_t rs; /* merged fresh for each route */
+    buf_append_lit(b, "# HELP crmd_http_requests_total Requests answered, by route and status.\n"
+                      "# TYPE crmd_http_requests_total counter\n");
+    for (int li = 0; li < HTTP_MAX_LISTENERS; li++) {
+        if (!routers[li])
+            continue;
+        for (uint16_t id = 0; id <= router_route_count(routers[li]); id++) {
+            memset(&rs, 0, sizeof(rs));
+            http_route_totals(li, id, &rs);
+            const http_route_t *r = router_route_by_id(routers[li], id);
+            const char *name = r ? r->name : "unmatched";
+            for (int slot = 0; slot < HTTP_STATUS_SLOTS; slot++) {
+                if (!rs.status[slot])
+                    continue;
+                buf_append_lit(b, "crmd_http_requests_total{route=\"");
+                label_escape(b, name);
+                int code = http_status_of_slot(slot);
+                if (code)
+                    buf_printf(b, "\",status=\"%d\"} %llu\n", code, (unsigned long long)rs.status[slot]);
+                else
+                    buf_printf(b, "\",status=\"other\"} %llu\n", (unsigned long long)rs.status[slot]);
+            }
+        }
+    }
+    buf_append_lit(b, "# HELP crmd_http_request_duration_seconds Time from a complete request head to the "
+                      "queued response.\n# TYPE crmd_http_request_duration_seconds histogram\n");
+    for (int li = 0; li < HTTP_MAX_LISTENERS; li++) {
+        if (!routers[li])
+            continue;
+        for (uint16_t id = 0; id <= router_route_count(routers[li]); id++) {
+            memset(&rs, 0, sizeof(rs));
+            http_route_totals(li, id, &rs);
+            if (!rs.latency_us.count)
+                continue;
+            const http_route_t *r = router_route_by_id(routers[li], id);
+            buf_t label = BUF_INIT;
+            buf_append_lit(&label, "route=\"");
+            label_escape(&label, r ? r->name : "unmatched");
+            buf_putc(&label, '"');
+            write_hist(b, "crmd_http_request_duration_seconds", buf_cstr(&label), &rs.latency_us);
+            buf_free(&label);
+        }
+    }
+}
+
+static void write_db(buf_t *b)
+{
+    db_pool_stats_t ps;
+    db_pool_stats(&ps);
+    db_health_t h = db_health();
+    buf_printf(b,
+               "# TYPE crmd_db_up gauge\ncrmd_db_up %d\n"
+               "# TYPE crmd_db_probe_latency_seconds gauge\ncrmd_db_probe_latency_seconds %.6f\n"
+               "# TYPE crmd_db_pool_connections gauge\n"
+               "crmd_db_pool_connections{state=\"configured\"} %u\n"
+               "crmd_db_pool_connections{state=\"connected\"} %u\n"
+               "crmd_db_pool_connections{state=\"busy\"} %u\n"
+               "# TYPE crmd_db_batches_waited_total counter\ncrmd_db_batches_waited_total %llu\n"
+               "# TYPE crmd_db_queries_total counter\ncrmd_db_queries_total %llu\n"
+               "# TYPE crmd_db_errors_total counter\n"
+               "crmd_db_errors_total{kind=\"sql\"} %llu\ncrmd_db_errors_total{kind=\"timeout\"} %llu\n"
+               "crmd_db_errors_total{kind=\"unavailable\"} %llu\n"
+               "# TYPE crmd_db_retries_total counter\ncrmd_db_retries_total %llu\n",
+               h.up, h.latency_ms / 1000, ps.size, ps.connected, ps.busy, (unsigned long long)ps.waiting,
+               (unsigned long long)ps.queries, (unsigned long long)ps.errors, (unsigned long long)ps.timeouts,
+               (unsigned long long)ps.unavailable, (unsigned long long)ps.retries);
+    buf_append_lit(b, "# HELP crmd_db_statement_duration_seconds Prepared statement latency, submit to "
+                      "result.\n# TYPE crmd_db_statement_duration_seconds histogram\n");
+    static __thread hist_t hs;
+    uint32_t n = db_stmt_count();
+    for (db_stmt_t id = 0; id < n; id++) {
+        memset(&hs, 0, sizeof(hs));
+        db_stmt_hist(id, &hs);
+        if (!hs.count)
+            continue;
+        char label[32];
+        snprintf(label, sizeof(label), "stmt=\"s%u\"", id);
+        write_hist(b, "crmd_db_statement_duration_seconds", label, &hs);
+    }
+}
+
+static void write_process(buf_t *b)
+{
+    http_totals_t t;
+    http_totals(&t);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long rss_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        long size;
+        if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+            rss_pages = 0;
+        fclose(f);
+    }
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                 (double)ru.ru_stime.tv_usec / 1e6;
+    buf_printf(b,
+               "# TYPE crmd_http_connections_open gauge\ncrmd_http_connections_open %llu\n"
+               "# TYPE crmd_http_connections_accepted_total counter\ncrmd_http_connections_accepted_total %llu\n"
+               "# TYPE crmd_http_connections_refused_total counter\ncrmd_http_connections_refused_total %llu\n"
+               "# TYPE crmd_http_bad_requests_total counter\ncrmd_http_bad_requests_total %llu\n"
+               "# TYPE crmd_log_lines_dropped_total counter\ncrmd_log_lines_dropped_total %llu\n"
+               "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
+               "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+               "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+               (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
+               (unsigned long long)t.bad_requests, (unsigned long long)log_dropped_total(), cpu,
+               rss_pages * sysconf(_SC_PAGESIZE), (long long)start_time);
+}
+
+void api_metrics_write(buf_t *b)
+{
+    write_process(b);
+    write_routes(b);
+    write_db(b);
+}
+
+static void metrics(http_ctx_t *ctx)
+{
+    api_metrics_write(http_body(ctx));
+    http_add_header(ctx, LIT("Cache-Control"), LIT("no-store"));
+    http_respond(ctx, 200, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+void api_metrics_routes(router_t *admin_rt, const router_t *api_rt)
+{
+    start_time = time(NULL);
+    routers[0] = api_rt;
+    routers[1] = admin_rt;
+    http_route_t r = {.pattern = "/metrics",
+                      .method = HTTP_GET,
+                      .handler = metrics,
+                      .flags = ROUTE_PUBLIC,
+                      .route_class = ROUTE_CLASS_HEALTH,
+                      .name = "GET /metrics"};
+    router_add(admin_rt, &r);
+}
