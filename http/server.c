@@ -134,7 +134,7 @@ static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
     ctx->finished = false;
     ctx->head_only = false;
     ctx->request_id_len = 0;
-    ctx->start_ns = clock_now_ns();
+    ctx->start_ns = s->now_ns;
     ctx->resp = NULL;
     ctx->headers.len = 0;
     ctx->timing.len = 0;
@@ -368,6 +368,8 @@ static void on_recv(reactor_t *r, struct io_uring_cqe *cqe)
     }
     if (cqe->res > 0) {
         uint16_t bid = (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        /* one clock read per receive: the requests it carries all arrived now */
+        s->now_ns = clock_now_ns();
         if (!(c->flags & (CONN_CLOSING | CONN_CLOSE_AFTER))) {
             conn_append_input(s, c, reactor_buf(r, bid), (size_t)cqe->res);
             reactor_buf_return(r, bid);
@@ -685,7 +687,7 @@ static void conn_on_input(http_server_t *s, http_conn_t *c)
                 return;
             }
             ctx->head_len = (size_t)ret;
-            ctx->start_ns = clock_now_ns();
+            ctx->start_ns = s->now_ns;
             c->flags &= ~CONN_CONTINUE_SENT;
             if (!route_request(s, c, ctx))
                 continue;
@@ -859,7 +861,8 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     }
     /* answered from a completion rather than inside dispatch: resume the connection after */
     bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
-    uint64_t us = (clock_now_ns() - ctx->start_ns) / 1000;
+    uint64_t now = clock_now_ns();
+    uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
     size_t body_len = ctx->resp ? ctx->resp->len : 0;
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;

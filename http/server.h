@@ -127,6 +127,7 @@ struct http_server {
     buf_pool_t pool;
     http_ctx_t *free_ctx;
     http_ctx_t *dispatching; /* the request whose handler is running right now */
+    uint64_t now_ns;         /* monotonic time of the latest receive */
     char rid_prefix[9];
     uint64_t rid_counter;
     uint64_t log_counter;
