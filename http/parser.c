@@ -21,10 +21,10 @@
  * boundary fails the same way as a whole one. Checks on meaning (Host, Content-Length,
  * Transfer-Encoding, ...) are collected and decided only when the whole head is present.
  *
- * The unit tests and the fuzz seeds draw their cases from the public corpora of llhttp
- * (the test/request markdown files), nodejs/http-parser (test.c) and picohttpparser (test.c), and from
- * published request-smuggling write-ups (CL.TE, TE.CL, TE.TE obfuscations), rewritten as our
- * own data.
+ * The unit tests and the fuzz seeds draw their cases from the public corpora of llhttp (the
+ * test/request markdown files), nodejs/http-parser (test.c) and picohttpparser (test.c), and
+ * from published request-smuggling write-ups (CL.TE, TE.CL, TE.TE obfuscations), rewritten as
+ * our own data.
  */
 #include "http/parser.h"
 
@@ -530,7 +530,11 @@ static void on_field(http_request_t *req, struct head_meaning *hm, http_str_t na
     }
 }
 
-/* Decides what the fields meant together; 0 when the request is acceptable. */
+/*
+ * Decides what the fields meant together; 0 when the request is acceptable. Whatever the field
+ * order, a malformed or ambiguous head (400) outranks an unknown coding (501), which outranks
+ * an unmet expectation (417).
+ */
 static int judge_head(http_request_t *req, struct head_meaning *hm)
 {
     bool v11 = req->version_minor == 1;
