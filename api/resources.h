@@ -7,7 +7,9 @@
  * closingBefore are inclusive bounds; since is inclusive and until and dueBefore exclusive, each
  * a date (its 00:00 UTC) or an RFC 3339 timestamp. q alone orders by relevance (ts_rank desc, then
  * id desc); q with sort filters by q and keeps the sort. A NULL sort value (deals'
- * expected_close_date) sorts after every value, as PostgreSQL's default does.
+ * expected_close_date) sorts after every value, as PostgreSQL's default does. A page reached
+ * with a forward cursor reports has_prev true (and one reached backwards has_next true): the
+ * client came from there; the first and last pages are known by the limit + 1 probe.
  */
 #ifndef CRMD_API_RESOURCES_H
 #define CRMD_API_RESOURCES_H
