@@ -79,6 +79,7 @@ static void *worker_main(void *arg)
     }
     reactor_run(&w->reactor);
     db_pool_stop();
+    api_auth_thread_free();
     http_server_destroy(&w->server);
     reactor_destroy(&w->reactor);
     atomic_fetch_sub(&running_workers, 1);
@@ -194,6 +195,8 @@ static int cmd_serve(void)
     }
     for (int i = 0; i < n; i++)
         pthread_join(workers[i].tid, NULL);
+    for (int i = 0; i < n; i++)
+        http_server_release(&workers[i].server);
     log_info("drained; exiting");
     free(workers);
     router_free(router);

@@ -1,9 +1,11 @@
 #include "api/api.h"
 #include "api/health.h"
 #include "api/me.h"
+#include "api/resources.h"
 
 void api_register_routes(router_t *rt)
 {
     api_health_routes(rt);
     api_me_routes(rt);
+    api_resources_routes(rt);
 }

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -76,6 +77,12 @@ void api_auth_thread_init(void)
                           "JOIN users u ON u.org_id = k.org_id AND u.id = k.user_id "
                           "JOIN organizations o ON o.id = k.org_id "
                           "WHERE k.key_hash = $1::bytea AND k.revoked_at IS NULL");
+}
+
+void api_auth_thread_free(void)
+{
+    free(tl_map);
+    tl_map = NULL;
 }
 
 static uint64_t key_hash(const char *k, size_t n)

@@ -42,5 +42,7 @@ bool api_key_shape_ok(const char *key, size_t n, char prefix[9]);
 
 /* Starts this thread's key map (call on each reactor thread). */
 void api_auth_thread_init(void);
+/* Frees this thread's key map. */
+void api_auth_thread_free(void);
 
 #endif

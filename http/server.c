@@ -1072,6 +1072,16 @@ void http_server_destroy(http_server_t *s)
     }
     buf_pool_destroy(&s->pool);
     free(s->conns);
+    s->conns = NULL;
     free(s->free_slots);
     tl_server = NULL;
+}
+
+void http_server_release(http_server_t *s)
+{
+    for (int li = 0; li < s->nlisteners; li++) {
+        free(s->route_stats[li]);
+        s->route_stats[li] = NULL;
+    }
+    s->nlisteners = 0;
 }

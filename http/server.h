@@ -156,6 +156,9 @@ void http_route_totals(int listener, uint16_t id, http_route_stats_t *out);
 /* The status code a per-route counter slot stands for (0 for "other"). */
 int http_status_of_slot(int slot);
 void http_server_destroy(http_server_t *s);
+/* Frees what http_server_destroy leaves for late metrics readers; call once every thread has
+ * stopped. */
+void http_server_release(http_server_t *s);
 
 /* Starts draining: stop accepting, close idle connections, let in-flight requests finish.
  * The reactor stops when the last connection has closed. */
