@@ -29,19 +29,12 @@ typedef struct config {
     int drain_timeout_ms;
     int64_t max_body_bytes; /* default request body limit */
     const char *database_url;
-    const char *database_replica_urls;
-    const char *redis_url;
     const char *pagination_key;
-    const char *frontend_url;
-    const char *rate_limit_whitelist;
-    const char *trusted_proxies;
     int log_level;        /* enum log_level */
     int log_sample;       /* log 1 in N successful requests */
     int slow_query_ms;
     int db_pool_size;     /* connections per reactor thread */
     int statement_timeout_ms;
-    int cache_mb;
-    int gzip_level;
     int64_t hsts_max_age; /* 0: no Strict-Transport-Security */
 } config_t;
 

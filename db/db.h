@@ -39,7 +39,7 @@ uint32_t db_stmt_count(void);
 #define DB_BATCH_MAX 16 /* queries in one batch */
 
 enum db_batch_flags {
-    DB_READ = 1u << 0,  /* read-only: may be retried on transient errors (and go to a replica) */
+    DB_READ = 1u << 0,  /* read-only: may be retried on transient errors */
     DB_WRITE = 1u << 1, /* writes: primary only, never retried after it may have run */
 };
 

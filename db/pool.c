@@ -289,8 +289,11 @@ static bool any_ready(db_pool_t *p)
 }
 
 /* Drops the connection, fails or retries its batches, and schedules a reconnect. */
-static void conn_reset(db_pool_t *p, db_conn_t *c, int status, const char *why)
+static void conn_reset(db_pool_t *p, db_conn_t *c, int status, const char *why_in)
 {
+    /* why_in may point into the PGconn freed below */
+    char why[256];
+    snprintf(why, sizeof(why), "%s", why_in ? why_in : "");
     bool was_ready = c->state == DBC_READY;
     conn_cancel_poll(p, c);
     if (c->pg)
@@ -360,6 +363,18 @@ static void conn_connect_poll(db_pool_t *p, db_conn_t *c)
     }
 }
 
+/* Server notices (and the FATAL text of a terminated session) become log lines instead of
+ * libpq's default raw write to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg), "%s", message);
+    for (char *q = msg; *q; q++)
+        if (*q == '\n')
+            *q = ' ';
+    log_fields(LOG_INFO, "database notice", "notice", msg, NULL);
+}
+
 static void conn_connect(db_pool_t *p, db_conn_t *c)
 {
     const char *keys[] = {"dbname", "options", "application_name", NULL};
@@ -367,6 +382,8 @@ static void conn_connect(db_pool_t *p, db_conn_t *c)
     c->pg = PQconnectStartParams(keys, vals, 1);
     c->state = DBC_CONNECTING;
     c->connect_started_ms = p->r->now_ms;
+    if (c->pg)
+        PQsetNoticeProcessor(c->pg, on_notice, p);
     if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD || PQsetnonblocking(c->pg, 1) != 0) {
         conn_reset(p, c, DB_UNAVAILABLE, c->pg ? PQerrorMessage(c->pg) : "out of memory");
         return;

@@ -401,8 +401,9 @@ def test_second_signal_exits_at_once():
 def test_help_lists_every_env_var():
     out = subprocess.run([CRMD, "--help"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0
-    for env in ["PORT", "DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "PAGINATION_KEY", "FRONTEND_URL",
-                "LOG_LEVEL", "SLOW_QUERY_THRESHOLD", "RATE_LIMIT_WHITELIST", "ADMIN_LISTEN", "--threads", "--cpus"]:
+    for env in ["PORT", "DATABASE_URL", "PAGINATION_KEY", "LOG_LEVEL", "SLOW_QUERY_THRESHOLD", "ADMIN_LISTEN",
+                "DB_POOL_SIZE", "STATEMENT_TIMEOUT_MS", "HEADER_TIMEOUT_MS", "IDLE_TIMEOUT_MS", "DRAIN_TIMEOUT_MS",
+                "MAX_CONNS", "--threads", "--cpus", "--max-body", "--log-sample"]:
         assert env in out.stdout, env
 
 
