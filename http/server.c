@@ -800,13 +800,29 @@ void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const c
     buf_append(&ctx->headers, LIT("\r\n"));
 }
 
-/* Microseconds as "0.412". */
+/* Microseconds as "0.412" into out (at least 24 bytes); returns the length. */
+static size_t format_ms(uint64_t us, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t whole = us / 1000;
+    do {
+        tmp[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n++] = '.';
+    out[n++] = (char)('0' + us / 100 % 10);
+    out[n++] = (char)('0' + us / 10 % 10);
+    out[n++] = (char)('0' + us % 10);
+    return n;
+}
+
 static void put_ms(buf_t *b, uint64_t us)
 {
-    buf_append_u64(b, us / 1000);
-    char frac[4] = {(char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10), (char)('0' + us % 10), 0};
-    buf_putc(b, '.');
-    buf_append(b, frac, 3);
+    char ms[24];
+    buf_append(b, ms, format_ms(us, ms));
 }
 
 static const char security_headers[] = "X-Content-Type-Options: nosniff\r\n"
@@ -890,15 +906,17 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     }
     buf_append(o, LIT("\r\nX-Request-Id: "));
     buf_append(o, ctx->request_id, ctx->request_id_len);
+    char ms[24];
+    size_t ms_len = format_ms(us, ms);
     buf_append(o, LIT("\r\nX-Response-Time: "));
-    put_ms(o, us);
+    buf_append(o, ms, ms_len);
     buf_append(o, LIT("ms\r\nServer-Timing: "));
     if (ctx->timing.len) {
         buf_append(o, ctx->timing.data, ctx->timing.len);
         buf_append(o, LIT(", "));
     }
     buf_append(o, LIT("total;dur="));
-    put_ms(o, us);
+    buf_append(o, ms, ms_len);
     buf_append(o, LIT("\r\n"));
     buf_append(o, security_headers, sizeof(security_headers) - 1);
     if (g_config.hsts_max_age > 0) {
