@@ -135,6 +135,8 @@ static void run_handler(http_ctx_t *ctx, api_handler_fn fn, const api_auth_t *ca
     }
     api_auth_t *auth = arena_alloc(&ctx->arena, sizeof(*auth));
     *auth = *cached;
+    if (ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD)
+        http_set_cacheable(ctx);
     fn(ctx, auth);
 }
 

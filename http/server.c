@@ -9,6 +9,8 @@
  * one send. A connection slot is freed only after its last CQE.
  */
 #include "http/server.h"
+#include "http/compress.h"
+#include "http/etag.h"
 #include "core/common.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -133,6 +135,7 @@ static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
     ctx->status = 0;
     ctx->finished = false;
     ctx->head_only = false;
+    ctx->cacheable = false;
     ctx->request_id_len = 0;
     ctx->start_ns = s->now_ns;
     ctx->resp = NULL;
@@ -879,11 +882,34 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
     uint64_t now = clock_now_ns();
     uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
+    const char *body = ctx->resp ? ctx->resp->data : NULL;
     size_t body_len = ctx->resp ? ctx->resp->len : 0;
-    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
     bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
     if (!keep)
         c->flags |= CONN_CLOSE_AFTER;
+
+    if (ctx->cacheable && status == 200) {
+        char tag[20];
+        uint64_t etag = http_etag_hash(body, body_len);
+        http_add_header(ctx, LIT("ETag"), tag, http_etag_format(etag, tag));
+        http_add_header(ctx, LIT("Cache-Control"), LIT("private, max-age=0, must-revalidate"));
+        if (ctx->req.if_none_match.len && http_if_none_match(ctx->req.if_none_match, etag))
+            status = 304;
+    }
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (!no_body && body_len >= HTTP_COMPRESS_MIN && content_type && http_compressible_type(content_type)) {
+        http_add_header(ctx, LIT("Vary"), LIT("Accept-Encoding"));
+        http_encoding_t enc = http_negotiate_encoding(ctx->req.accept_encoding);
+        if (enc == HTTP_ENCODING_GZIP || enc == HTTP_ENCODING_BR) {
+            s->zbuf.len = 0;
+            if (http_compress(s->compressor, enc, body, body_len, &s->zbuf)) {
+                const char *name = http_encoding_name(enc);
+                http_add_header(ctx, LIT("Content-Encoding"), name, strlen(name));
+                body = s->zbuf.data;
+                body_len = s->zbuf.len;
+            }
+        }
+    }
 
     if (!c->out)
         c->out = pool_buf(s);
@@ -932,7 +958,7 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
         buf_append(o, LIT("Connection: keep-alive\r\n"));
     buf_append(o, LIT("\r\n"));
     if (body_len && !ctx->head_only && !no_body)
-        buf_append(o, ctx->resp->data, body_len);
+        buf_append(o, body, body_len);
 
     s->stats.requests++;
     if (status >= 100 && status < 600)
@@ -1026,6 +1052,7 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     s->conns = xcalloc(s->max_conns, sizeof(http_conn_t));
     s->free_slots = xmalloc(sizeof(uint32_t) * s->max_conns);
     buf_pool_init(&s->pool, 0, 0);
+    s->compressor = http_compressor_new(cfg->gzip_level, HTTP_COMPRESS_BROTLI_QUALITY_DEFAULT);
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint32_t)clock_now_ns();
@@ -1089,6 +1116,8 @@ void http_server_destroy(http_server_t *s)
         s->free_ctx = n;
     }
     buf_pool_destroy(&s->pool);
+    http_compressor_free(s->compressor);
+    buf_free(&s->zbuf);
     free(s->conns);
     s->conns = NULL;
     free(s->free_slots);

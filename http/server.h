@@ -90,6 +90,7 @@ struct http_ctx {
     int status;
     bool finished;
     bool head_only;        /* HEAD: headers of the GET, no body */
+    bool cacheable;        /* a 200 gets a strong ETag and Cache-Control; If-None-Match gives 304 */
     char request_id[65];
     uint8_t request_id_len;
     struct http_ctx *next_free;
@@ -128,6 +129,8 @@ struct http_server {
     http_ctx_t *free_ctx;
     http_ctx_t *dispatching; /* the request whose handler is running right now */
     uint64_t now_ns;         /* monotonic time of the latest receive */
+    struct http_compressor *compressor;
+    buf_t zbuf;              /* compressed body of the response being written */
     char rid_prefix[9];
     uint64_t rid_counter;
     uint64_t log_counter;
@@ -178,8 +181,15 @@ static inline buf_t *http_body(http_ctx_t *ctx)
 /* Adds a header line; name and value are written as given (no CR/LF allowed in either). */
 void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const char *value, size_t value_len);
 
-/* Queues the response: status, headers, and the body written to http_body(ctx). Completes
- * the request; ctx must not be used afterwards. */
+/* Marks a GET/HEAD response as a cacheable representation (strong ETag, revalidation). */
+static inline void http_set_cacheable(http_ctx_t *ctx)
+{
+    ctx->cacheable = true;
+}
+
+/* Queues the response: status, headers, and the body written to http_body(ctx), compressed
+ * when the client accepts it and the body is over HTTP_COMPRESS_MIN of a compressible type.
+ * Completes the request; ctx must not be used afterwards. */
 void http_respond(http_ctx_t *ctx, int status, const char *content_type);
 
 /* Queues a JSON body given as a string (for constant bodies). */

@@ -37,6 +37,13 @@ def main(argv):
                     print("SKIP %s.%s: %s" % (name, n, e), flush=True)
                     skipped += 1
                 continue
+            except Exception:
+                print("FAIL %s.setup_module" % name, flush=True)
+                print("  " + traceback.format_exc().replace("\n", "\n  "), flush=True)
+                failed += 1
+                if teardown:
+                    teardown()
+                continue
         try:
             for n, fn in tests:
                 if only and only not in n:
