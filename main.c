@@ -6,6 +6,7 @@
  */
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/cached.h"
 #include "api/metrics.h"
 #include "core/common.h"
 #include "core/config.h"
@@ -68,6 +69,7 @@ static void *worker_main(void *arg)
     if (ret == 0) {
         db_pool_start(&w->reactor, &g_config);
         api_auth_thread_init();
+        api_cache_thread_init();
     }
     pthread_mutex_lock(&start_lock);
     w->init_result = ret;
@@ -80,6 +82,7 @@ static void *worker_main(void *arg)
     reactor_run(&w->reactor);
     db_pool_stop();
     api_auth_thread_free();
+    api_cache_thread_free();
     http_server_destroy(&w->server);
     reactor_destroy(&w->reactor);
     atomic_fetch_sub(&running_workers, 1);
@@ -132,6 +135,7 @@ static int cmd_serve(void)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    api_cache_init((size_t)c->cache_mb << 20);
     router_t *router = router_new();
     api_register_routes(router);
     router_t *admin_router = router_new();
@@ -201,6 +205,7 @@ static int cmd_serve(void)
     free(workers);
     router_free(router);
     router_free(admin_router);
+    api_cache_free();
     return 0;
 }
 

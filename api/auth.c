@@ -6,6 +6,7 @@
  * working within AUTH_TTL_MS plus one lookup.
  */
 #include "api/auth.h"
+#include "api/cached.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "db/db.h"
@@ -135,8 +136,11 @@ static void run_handler(http_ctx_t *ctx, api_handler_fn fn, const api_auth_t *ca
     }
     api_auth_t *auth = arena_alloc(&ctx->arena, sizeof(*auth));
     *auth = *cached;
-    if (ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD)
+    if (ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD) {
         http_set_cacheable(ctx);
+        api_cached_get(ctx, auth, fn);
+        return;
+    }
     fn(ctx, auth);
 }
 

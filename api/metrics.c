@@ -4,6 +4,7 @@
  * nothing on the request path.
  */
 #include "api/metrics.h"
+#include "api/cached.h"
 #include "core/buf.h"
 #include "core/hist.h"
 #include "core/log.h"
@@ -159,9 +160,37 @@ static void write_process(buf_t *b)
                rss_pages * sysconf(_SC_PAGESIZE), (long long)start_time);
 }
 
+static void write_cache(buf_t *b)
+{
+    cache_t *c = api_cache_l1();
+    if (!c)
+        return;
+    static const char *const tiers[] = {"frequent", "session", "static"};
+    static const char *const names[] = {"hits", "misses", "evictions", "expirations", "invalidations"};
+    cache_stats_t st[CACHE_TIER_COUNT];
+    for (int t = 0; t < CACHE_TIER_COUNT; t++)
+        cache_stats(c, (enum cache_tier)t, &st[t]);
+    for (size_t k = 0; k < ARRAY_LEN(names); k++) {
+        buf_printf(b, "# TYPE crmd_cache_%s_total counter\n", names[k]);
+        for (int t = 0; t < CACHE_TIER_COUNT; t++) {
+            uint64_t v = k == 0 ? st[t].hits : k == 1 ? st[t].misses : k == 2 ? st[t].evictions
+                       : k == 3 ? st[t].expirations : st[t].invalidations;
+            buf_printf(b, "crmd_cache_%s_total{tier=\"l1\",class=\"%s\"} %llu\n", names[k], tiers[t],
+                       (unsigned long long)v);
+        }
+    }
+    buf_append_lit(b, "# TYPE crmd_cache_entries gauge\n");
+    for (int t = 0; t < CACHE_TIER_COUNT; t++)
+        buf_printf(b, "crmd_cache_entries{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t], (unsigned long long)st[t].entries);
+    buf_append_lit(b, "# TYPE crmd_cache_bytes gauge\n");
+    for (int t = 0; t < CACHE_TIER_COUNT; t++)
+        buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t], (unsigned long long)st[t].bytes);
+}
+
 void api_metrics_write(buf_t *b)
 {
     write_process(b);
+    write_cache(b);
     write_routes(b);
     write_db(b);
 }

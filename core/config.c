@@ -55,6 +55,7 @@ static const opt_t opts[] = {
      "PostgreSQL connections per reactor thread"},
     {"statement-timeout", "STATEMENT_TIMEOUT_MS", OPT_INT, OFF(statement_timeout_ms), "5000", 0, 3600000,
      "PostgreSQL statement_timeout per connection"},
+    {"cache-mb", "CACHE_MB", OPT_INT, OFF(cache_mb), "256", 0, 1 << 20, "in-process response cache in MiB (0: off)"},
     {"gzip-level", "GZIP_LEVEL", OPT_INT, OFF(gzip_level), "6", 1, 12, "libdeflate gzip level for responses"},
     {"hsts-max-age", "HSTS_MAX_AGE", OPT_I64, OFF(hsts_max_age), "0", 0, 100000000,
      "seconds for Strict-Transport-Security (0: header off)"},

@@ -36,6 +36,7 @@ typedef struct config {
     int db_pool_size;     /* connections per reactor thread */
     int statement_timeout_ms;
     int gzip_level;
+    int cache_mb;
     int64_t hsts_max_age; /* 0: no Strict-Transport-Security */
 } config_t;
 

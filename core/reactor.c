@@ -239,8 +239,8 @@ static void on_log_write(reactor_t *r, struct io_uring_cqe *cqe)
 
 void reactor_run(reactor_t *r)
 {
+    r->now_ms = clock_now_ms();
     while (!r->stop) {
-        r->now_ms = clock_now_ms();
         clock_http_date_update(&r->date);
         timer_run(&r->timers, r->now_ms);
         for (int i = 0; i < r->nhooks; i++)
@@ -255,6 +255,8 @@ void reactor_run(reactor_t *r)
         int ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);
         if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
             die("io_uring_submit_and_wait_timeout: %s", strerror(-ret));
+        /* one clock read per turn, after the wait, so completion handlers see current time */
+        r->now_ms = clock_now_ms();
 
         unsigned head, n = 0;
         io_uring_for_each_cqe(&r->ring, head, cqe)

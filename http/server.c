@@ -136,6 +136,7 @@ static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
     ctx->finished = false;
     ctx->head_only = false;
     ctx->cacheable = false;
+    ctx->capture = NULL;
     ctx->request_id_len = 0;
     ctx->start_ns = s->now_ns;
     ctx->resp = NULL;
@@ -871,23 +872,15 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
 void http_respond(http_ctx_t *ctx, int status, const char *content_type)
 {
     http_server_t *s = ctx->srv;
-    http_conn_t *c = ctx->conn;
-    ctx->finished = true;
-    ctx->status = status;
-    if (!c) { /* the connection closed while an asynchronous handler ran */
-        ctx_put(s, ctx);
-        return;
+    if (ctx->capture) {
+        /* a cache fill takes the response (it answers from what it stored) */
+        http_capture_fn capture = ctx->capture;
+        ctx->capture = NULL;
+        if (capture(ctx, status, content_type))
+            return;
     }
-    /* answered from a completion rather than inside dispatch: resume the connection after */
-    bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
-    uint64_t now = clock_now_ns();
-    uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
     const char *body = ctx->resp ? ctx->resp->data : NULL;
     size_t body_len = ctx->resp ? ctx->resp->len : 0;
-    bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
-    if (!keep)
-        c->flags |= CONN_CLOSE_AFTER;
-
     if (ctx->cacheable && status == 200) {
         char tag[20];
         uint64_t etag = http_etag_hash(body, body_len);
@@ -910,6 +903,27 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
             }
         }
     }
+    http_respond_raw(ctx, status, content_type, body, body_len);
+}
+
+void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body, size_t body_len)
+{
+    http_server_t *s = ctx->srv;
+    http_conn_t *c = ctx->conn;
+    ctx->finished = true;
+    ctx->status = status;
+    if (!c) { /* the connection closed while an asynchronous handler ran */
+        ctx_put(s, ctx);
+        return;
+    }
+    /* answered from a completion rather than inside dispatch: resume the connection after */
+    bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
+    uint64_t now = clock_now_ns();
+    uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
+    bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
+    if (!keep)
+        c->flags |= CONN_CLOSE_AFTER;
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
 
     if (!c->out)
         c->out = pool_buf(s);

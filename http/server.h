@@ -69,6 +69,9 @@ struct http_conn {
     uint8_t peer_addr[16];
 };
 
+/* Takes over a response (a cache fill): returns true when it answered ctx itself. */
+typedef bool (*http_capture_fn)(http_ctx_t *ctx, int status, const char *content_type);
+
 /* One request, from its parsed head to its response. */
 struct http_ctx {
     http_server_t *srv;
@@ -91,6 +94,8 @@ struct http_ctx {
     bool finished;
     bool head_only;        /* HEAD: headers of the GET, no body */
     bool cacheable;        /* a 200 gets a strong ETag and Cache-Control; If-None-Match gives 304 */
+    http_capture_fn capture; /* called once by http_respond before anything is written */
+    void *capture_arg;
     char request_id[65];
     uint8_t request_id_len;
     struct http_ctx *next_free;
@@ -191,6 +196,10 @@ static inline void http_set_cacheable(http_ctx_t *ctx)
  * when the client accepts it and the body is over HTTP_COMPRESS_MIN of a compressible type.
  * Completes the request; ctx must not be used afterwards. */
 void http_respond(http_ctx_t *ctx, int status, const char *content_type);
+
+/* Queues exactly this status, body and the headers added so far: no compression, no ETag
+ * (for bodies that are already encoded, like a cache entry's variant). */
+void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body, size_t body_len);
 
 /* Queues a JSON body given as a string (for constant bodies). */
 void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size_t len);

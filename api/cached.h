@@ -1,0 +1,34 @@
+/*
+ * The response cache in front of authenticated GETs: L1 (cache/lru, shared by every thread)
+ * in front of L2 (Redis, shared by every instance) in front of the handler (PostgreSQL).
+ * Keys hold the organization and every parameter that shapes the body; entries carry tags
+ * ("company:42", "org:7:deals") that writes invalidate. A body is stored once with its ETag and
+ * its compressed variants, so a hit never compresses. Concurrent misses of one key on a thread
+ * wait for the first one's fill instead of querying again.
+ */
+#ifndef CRMD_API_CACHED_H
+#define CRMD_API_CACHED_H
+
+#include <stddef.h>
+
+#include "api/auth.h"
+#include "cache/lru.h"
+
+/* Creates the process-wide L1 of l1_bytes (0: caching off). */
+void api_cache_init(size_t l1_bytes);
+void api_cache_free(void);
+cache_t *api_cache_l1(void);
+
+/* Answers a GET/HEAD through the cache; on a miss runs fn and stores its 200 response.
+ * `refresh=true` bypasses the lookup and refills. */
+void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn);
+
+/* Drops every entry carrying tag in this process's L1 (and, with Redis, in L2 and on every
+ * other instance). Call before answering the write that made them stale. */
+void api_cache_invalidate(const char *tag);
+
+/* Per-thread set-up and tear-down of the fill table. */
+void api_cache_thread_init(void);
+void api_cache_thread_free(void);
+
+#endif
