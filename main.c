@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/reactor.h"
+#include "cache/redis.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "db/seed.h"
@@ -70,6 +71,10 @@ static void *worker_main(void *arg)
         db_pool_start(&w->reactor, &g_config);
         api_auth_thread_init();
         api_cache_thread_init();
+        /* without REDIS_URL the cache runs on L1 alone */
+        if (redis_client_start(&w->reactor, g_config.redis_url, (uint32_t)g_config.redis_timeout_ms) == 0 &&
+            w->index == 0)
+            api_cache_subscribe();
     }
     pthread_mutex_lock(&start_lock);
     w->init_result = ret;
@@ -80,6 +85,7 @@ static void *worker_main(void *arg)
         return NULL;
     }
     reactor_run(&w->reactor);
+    redis_client_stop();
     db_pool_stop();
     api_auth_thread_free();
     api_cache_thread_free();

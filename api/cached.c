@@ -1,5 +1,6 @@
 /* The tiered response cache; see cached.h. */
 #include "api/cached.h"
+#include "cache/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
@@ -7,6 +8,7 @@
 #include "http/etag.h"
 #include "http/server.h"
 
+#include <libdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,11 @@ typedef struct fill {
     const char *tags[CACHE_TAGS_MAX];
     int ntags;
     uint64_t versions[CACHE_TAGS_MAX];
+    char *l2_versions[CACHE_TAGS_MAX]; /* Redis tag versions read with the L2 lookup */
+    bool l2_checked;                   /* the L2 lookup answered (versions above are valid) */
     bool bypass;
+    http_ctx_t *ctx;
+    const api_auth_t *auth;
     bool registered;
     api_handler_fn fn;
     waiter_t *waiters;
@@ -42,10 +48,56 @@ typedef struct fill {
 } fill_t;
 
 static __thread fill_t **tl_fills;
+static __thread struct libdeflate_decompressor *tl_inflate;
+
+/* ---- L2 in Redis ----
+ * crmd:c:<key>  the entry record (gzip variant when there is one), PX = the tier's TTL
+ * crmd:v:<tag>  the tag's version, bumped by every invalidation
+ * crmd:t:<tag>  the set of entry keys carrying the tag, for invalidation
+ * A fill stores its record only if every tag's version is still the one read before the
+ * database was asked, so a write that lands meanwhile cannot leave a stale L2 entry. */
+#define INVALIDATE_CHANNEL "crmd:invalidate"
+
+static redis_script_t lookup_script, fill_script, invalidate_script, clear_l2_script;
+
+static const char lookup_lua[] = "local out = {redis.call('GET', KEYS[1]) or false, redis.call('PTTL', KEYS[1])}\n"
+                                 "for i = 2, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '0' end\n"
+                                 "return out\n";
+static const char fill_lua[] = "local n = tonumber(ARGV[3])\n"
+                               "for i = 1, n do\n"
+                               "  if (redis.call('GET', KEYS[1 + i]) or '0') ~= ARGV[3 + i] then return 0 end\n"
+                               "end\n"
+                               "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                               "for i = 1, n do\n"
+                               "  redis.call('SADD', KEYS[1 + n + i], KEYS[1])\n"
+                               "  redis.call('PEXPIRE', KEYS[1 + n + i], tonumber(ARGV[2]) + 60000)\n"
+                               "end\n"
+                               "return 1\n";
+static const char invalidate_lua[] = "redis.call('INCR', KEYS[1])\n"
+                                     "redis.call('PEXPIRE', KEYS[1], 7200000)\n"
+                                     "local m = redis.call('SMEMBERS', KEYS[2])\n"
+                                     "for _, k in ipairs(m) do redis.call('DEL', k) end\n"
+                                     "redis.call('DEL', KEYS[2])\n"
+                                     "redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
+                                     "return #m\n";
+static const char clear_l2_lua[] = "local n, cursor = 0, '0'\n"
+                                   "repeat\n"
+                                   "  local r = redis.call('SCAN', cursor, 'MATCH', 'crmd:[ct]:*', 'COUNT', 1000)\n"
+                                   "  cursor = r[1]\n"
+                                   "  for _, k in ipairs(r[2]) do\n"
+                                   "    if string.sub(k, 1, 7) == 'crmd:c:' then n = n + 1 end\n"
+                                   "    redis.call('DEL', k)\n"
+                                   "  end\n"
+                                   "until cursor == '0'\n"
+                                   "return n\n";
 
 void api_cache_init(size_t l1_bytes)
 {
     l1 = l1_bytes ? cache_new(l1_bytes, CACHE_SHARD_BITS_DEFAULT) : NULL;
+    redis_script_init(&lookup_script, lookup_lua);
+    redis_script_init(&fill_script, fill_lua);
+    redis_script_init(&invalidate_script, invalidate_lua);
+    redis_script_init(&clear_l2_script, clear_l2_lua);
 }
 
 void api_cache_free(void)
@@ -64,18 +116,94 @@ void api_cache_thread_init(void)
 {
     if (!tl_fills)
         tl_fills = xcalloc(FILL_BUCKETS, sizeof(fill_t *));
+    if (!tl_inflate && !(tl_inflate = libdeflate_alloc_decompressor()))
+        die("out of memory (libdeflate)");
 }
 
 void api_cache_thread_free(void)
 {
     free(tl_fills);
     tl_fills = NULL;
+    if (tl_inflate)
+        libdeflate_free_decompressor(tl_inflate);
+    tl_inflate = NULL;
+}
+
+/* A message on the invalidation channel: a tag, or "*l1" (drop the whole L1). */
+static void on_invalidate_message(const char *channel, const char *msg, size_t len, void *arg)
+{
+    if (!l1 || len == 0 || len > 200)
+        return;
+    char tag[256];
+    memcpy(tag, msg, len);
+    tag[len] = '\0';
+    if (strcmp(tag, "*l1") == 0)
+        cache_clear(l1);
+    else
+        cache_invalidate_tag(l1, tag);
+}
+
+/* The subscription came back after a gap: invalidations may have been missed. */
+static void on_resubscribe(const char *channel, void *arg)
+{
+    if (l1) {
+        size_t n = cache_clear(l1);
+        log_fields(LOG_WARN, "cache invalidation channel restored: L1 dropped", "#entries", (int64_t)n, NULL);
+    }
+}
+
+void api_cache_subscribe(void)
+{
+    redis_subscribe(INVALIDATE_CHANNEL, on_invalidate_message, on_resubscribe, NULL);
+}
+
+typedef struct {
+    void (*done)(void *arg, int64_t n, bool ok);
+    void *arg;
+} count_cb_t;
+
+static void count_reply(void *arg, redisReply *reply, int status)
+{
+    count_cb_t *c = arg;
+    bool ok = status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_INTEGER;
+    if (c->done)
+        c->done(c->arg, ok ? reply->integer : 0, ok);
+    free(c);
+}
+
+void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg)
+{
+    if (l1)
+        cache_invalidate_tag(l1, tag);
+    char vkey[256], tkey[256];
+    snprintf(vkey, sizeof(vkey), "crmd:v:%s", tag);
+    snprintf(tkey, sizeof(tkey), "crmd:t:%s", tag);
+    const char *argv[4] = {vkey, tkey, INVALIDATE_CHANNEL, tag};
+    count_cb_t *c = xmalloc(sizeof(*c));
+    c->done = done;
+    c->arg = arg;
+    redis_eval(&invalidate_script, 2, 4, argv, NULL, count_reply, c);
 }
 
 void api_cache_invalidate(const char *tag)
 {
+    api_cache_invalidate_cb(tag, NULL, NULL);
+}
+
+void api_cache_clear_l1_everywhere(void)
+{
     if (l1)
-        cache_invalidate_tag(l1, tag);
+        cache_clear(l1);
+    redis_publish(INVALIDATE_CHANNEL, "*l1", 3, NULL, NULL);
+}
+
+void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg)
+{
+    const char *argv[1] = {"x"};
+    count_cb_t *c = xmalloc(sizeof(*c));
+    c->done = done;
+    c->arg = arg;
+    redis_eval(&clear_l2_script, 0, 0, argv, NULL, count_reply, c);
 }
 
 /* ---------------------------------------------------------------- keys and tags */
@@ -219,6 +347,82 @@ static void respond_entry(http_ctx_t *ctx, cache_entry_t *e, const char *x_cache
     http_respond_raw(ctx, cache_entry_status(e), ct, body, len);
 }
 
+/* ---------------------------------------------------------------- L2 records */
+
+/* "C1" etag(8) status(2) tier(1) enc(1) identity_len(4) ct_len(1) ct body — little endian */
+#define REC_HEAD 19
+
+static void put_le(char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    return v;
+}
+
+static void record_encode(cache_entry_t *e, buf_t *out)
+{
+    size_t ilen = 0, glen = 0;
+    const void *identity = cache_entry_body(e, CACHE_ENC_IDENTITY, &ilen);
+    const void *gz = cache_entry_body(e, CACHE_ENC_GZIP, &glen);
+    const char *ct = cache_entry_content_type(e);
+    size_t ctlen = strlen(ct);
+    char *h = buf_reserve(out, REC_HEAD + ctlen);
+    h[0] = 'C', h[1] = '1';
+    put_le(h + 2, cache_entry_etag(e), 8);
+    put_le(h + 10, (uint64_t)cache_entry_status(e), 2);
+    h[12] = (char)cache_entry_tier(e);
+    h[13] = gz ? 1 : 0;
+    put_le(h + 14, ilen, 4);
+    h[18] = (char)ctlen;
+    memcpy(h + REC_HEAD, ct, ctlen);
+    out->len += REC_HEAD + ctlen;
+    buf_append(out, gz ? gz : identity, gz ? glen : ilen);
+}
+
+/* Rebuilds an L1 entry from an L2 record; NULL when it is damaged. */
+static cache_entry_t *record_decode(fill_t *f, const char *p, size_t n)
+{
+    if (n < REC_HEAD || p[0] != 'C' || p[1] != '1')
+        return NULL;
+    size_t ctlen = (unsigned char)p[18], ilen = (size_t)get_le(p + 14, 4);
+    if (n < REC_HEAD + ctlen || ilen > (64u << 20))
+        return NULL;
+    char ct[256];
+    memcpy(ct, p + REC_HEAD, ctlen);
+    ct[ctlen] = '\0';
+    const char *body = p + REC_HEAD + ctlen;
+    size_t blen = n - REC_HEAD - ctlen;
+    uint64_t etag = get_le(p + 2, 8);
+    int status = (int)get_le(p + 10, 2);
+    cache_entry_t *e;
+    if (p[13] == 1) {
+        char *plain = xmalloc(ilen ? ilen : 1);
+        size_t got = 0;
+        if (libdeflate_gzip_decompress(tl_inflate, body, blen, plain, ilen, &got) != LIBDEFLATE_SUCCESS ||
+            got != ilen) {
+            free(plain);
+            return NULL;
+        }
+        e = cache_entry_new(f->key, f->key_len, plain, ilen, etag, ct, status, f->tier, f->tags, f->ntags,
+                            f->versions);
+        cache_entry_set_variant(e, CACHE_ENC_GZIP, body, blen);
+        free(plain);
+    } else {
+        if (blen != ilen)
+            return NULL;
+        e = cache_entry_new(f->key, f->key_len, body, blen, etag, ct, status, f->tier, f->tags, f->ntags,
+                            f->versions);
+    }
+    return e;
+}
+
 /* ---------------------------------------------------------------- fills */
 
 static uint64_t key_hash(const char *k, size_t n)
@@ -271,6 +475,43 @@ static cache_entry_t *make_entry(http_ctx_t *ctx, fill_t *f, const char *content
     return e;
 }
 
+/* Stores e in L2 if no tag moved since the lookup read the versions. */
+static void l2_store(fill_t *f, cache_entry_t *e)
+{
+    int n = f->ntags;
+    const char *argv[3 + 3 * CACHE_TAGS_MAX + 1];
+    size_t lens[3 + 3 * CACHE_TAGS_MAX + 1];
+    buf_t rec = BUF_INIT, keys = BUF_INIT;
+    record_encode(e, &rec);
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)cache_tier_ttl_ms(f->tier));
+    /* KEYS: c:key, v:tag..., t:tag...; ARGV: record, ttl, n, versions... */
+    char ckey[KEY_MAX + 16];
+    int ck = snprintf(ckey, sizeof(ckey), "crmd:c:%.*s", (int)f->key_len, f->key);
+    int argc = 0;
+    argv[argc] = ckey, lens[argc++] = (size_t)ck;
+    char tagkeys[2 * CACHE_TAGS_MAX][128];
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(tagkeys[i], sizeof(tagkeys[i]), "crmd:v:%s", f->tags[i]);
+        argv[argc] = tagkeys[i], lens[argc++] = (size_t)len;
+    }
+    for (int i = 0; i < n; i++) {
+        int len = snprintf(tagkeys[n + i], sizeof(tagkeys[n + i]), "crmd:t:%s", f->tags[i]);
+        argv[argc] = tagkeys[n + i], lens[argc++] = (size_t)len;
+    }
+    int nkeys = argc;
+    argv[argc] = rec.data, lens[argc++] = rec.len;
+    argv[argc] = ttl, lens[argc++] = strlen(ttl);
+    char nbuf[16];
+    snprintf(nbuf, sizeof(nbuf), "%d", n);
+    argv[argc] = nbuf, lens[argc++] = strlen(nbuf);
+    for (int i = 0; i < n; i++)
+        argv[argc] = f->l2_versions[i], lens[argc++] = strlen(f->l2_versions[i]);
+    redis_eval(&fill_script, nkeys, argc, argv, lens, NULL, NULL);
+    buf_free(&rec);
+    buf_free(&keys);
+}
+
 static bool fill_capture(http_ctx_t *ctx, int status, const char *content_type)
 {
     fill_t *f = ctx->capture_arg;
@@ -284,12 +525,65 @@ static bool fill_capture(http_ctx_t *ctx, int status, const char *content_type)
         return false;
     }
     cache_entry_t *e = make_entry(ctx, f, content_type);
-    cache_put(l1, e, clock_now_ms()); /* refused when a write made it stale meanwhile: still ours to send */
+    /* refused when a write made it stale meanwhile: still ours to send, but not to keep */
+    if (cache_put(l1, e, clock_now_ms()) && f->l2_checked)
+        l2_store(f, e);
     for (; w; w = w->next)
         respond_entry(w->ctx, e, "HIT", "coalesced");
     respond_entry(ctx, e, f->bypass ? "BYPASS" : "MISS", f->bypass ? "bypass" : "miss");
     cache_release(e);
     return true;
+}
+
+/* Runs the handler as the fill of f (registered so that later misses wait for it). */
+static void start_fill(fill_t *f)
+{
+    http_ctx_t *ctx = f->ctx;
+    if (!fill_find(f->key, f->key_len, f->hash)) {
+        fill_t **b = &tl_fills[f->hash % FILL_BUCKETS];
+        f->next = *b;
+        *b = f;
+        f->registered = true;
+    }
+    ctx->capture = fill_capture;
+    ctx->capture_arg = f;
+    f->fn(ctx, f->auth);
+}
+
+static void l2_lookup_done(void *arg, redisReply *reply, int status)
+{
+    fill_t *f = arg;
+    http_ctx_t *ctx = f->ctx;
+    if (status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_ARRAY &&
+        reply->elements == (size_t)(2 + f->ntags)) {
+        f->l2_checked = true;
+        for (int i = 0; i < f->ntags; i++) {
+            redisReply *v = reply->element[2 + i];
+            f->l2_versions[i] = v->type == REDIS_REPLY_STRING ? arena_strndup(&ctx->arena, v->str, v->len)
+                                                              : arena_strndup(&ctx->arena, "0", 1);
+        }
+        redisReply *rec = reply->element[0], *pttl = reply->element[1];
+        if (rec->type == REDIS_REPLY_STRING) {
+            cache_entry_t *e = record_decode(f, rec->str, rec->len);
+            if (e) {
+                if (pttl->type == REDIS_REPLY_INTEGER && pttl->integer > 0)
+                    cache_entry_set_ttl(e, (uint64_t)pttl->integer);
+                cache_put(l1, e, clock_now_ms());
+                /* waiters that queued behind this lookup get the same entry */
+                fill_unregister(f);
+                for (waiter_t *w = f->waiters; w; w = w->next)
+                    respond_entry(w->ctx, e, "HIT", "l2-hit");
+                f->waiters = NULL;
+                respond_entry(ctx, e, "HIT", "l2-hit");
+                cache_release(e);
+                return;
+            }
+        }
+    }
+    /* L2 miss, or Redis unavailable: PostgreSQL fills (already registered for waiters) */
+    ctx->capture = fill_capture;
+    ctx->capture_arg = f;
+    f->fn(ctx, f->auth);
 }
 
 void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn)
@@ -301,6 +595,8 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn)
         return;
     }
     f->fn = fn;
+    f->ctx = ctx;
+    f->auth = auth;
     f->hash = key_hash(f->key, f->key_len);
     if (!f->bypass) {
         cache_entry_t *e = cache_get(l1, f->tier, f->key, f->key_len, clock_now_ms());
@@ -321,13 +617,25 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn)
     }
     /* versions first: a write that lands while we read makes this fill stale, not served */
     cache_tag_versions(l1, f->tags, f->ntags, f->versions);
-    if (!fill_find(f->key, f->key_len, f->hash)) {
-        fill_t **b = &tl_fills[f->hash % FILL_BUCKETS];
+    if (!redis_connected()) {
+        start_fill(f);
+        return;
+    }
+    /* one round trip: the L2 record (unless bypassing), its TTL, and the tags' L2 versions */
+    fill_t **b = &tl_fills[f->hash % FILL_BUCKETS];
+    if (!f->bypass || !fill_find(f->key, f->key_len, f->hash)) {
         f->next = *b;
         *b = f;
         f->registered = true;
     }
-    ctx->capture = fill_capture;
-    ctx->capture_arg = f;
-    fn(ctx, auth);
+    const char *argv[1 + CACHE_TAGS_MAX];
+    size_t lens[1 + CACHE_TAGS_MAX];
+    char ckey[KEY_MAX + 16], vkeys[CACHE_TAGS_MAX][128];
+    int ck = snprintf(ckey, sizeof(ckey), "crmd:%s:%.*s", f->bypass ? "none" : "c", (int)f->key_len, f->key);
+    argv[0] = ckey, lens[0] = (size_t)ck;
+    for (int i = 0; i < f->ntags; i++) {
+        int len = snprintf(vkeys[i], sizeof(vkeys[i]), "crmd:v:%s", f->tags[i]);
+        argv[1 + i] = vkeys[i], lens[1 + i] = (size_t)len;
+    }
+    redis_eval(&lookup_script, 1 + f->ntags, 1 + f->ntags, argv, lens, l2_lookup_done, f);
 }

@@ -27,6 +27,16 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn);
  * other instance). Call before answering the write that made them stale. */
 void api_cache_invalidate(const char *tag);
 
+/* As api_cache_invalidate; done(arg, n, ok) runs once Redis answered, n being the L2 entries
+ * removed (ok false: Redis unavailable, L1 only). */
+void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg);
+/* Drops the L1 here and on every instance. */
+void api_cache_clear_l1_everywhere(void);
+/* Drops every L2 entry; done(arg, n, ok) with the number removed. */
+void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg);
+/* Subscribes this thread (one per process) to the invalidation channel. */
+void api_cache_subscribe(void);
+
 /* Per-thread set-up and tear-down of the fill table. */
 void api_cache_thread_init(void);
 void api_cache_thread_free(void);

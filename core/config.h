@@ -37,6 +37,8 @@ typedef struct config {
     int statement_timeout_ms;
     int gzip_level;
     int cache_mb;
+    const char *redis_url;
+    int redis_timeout_ms;
     int64_t hsts_max_age; /* 0: no Strict-Transport-Security */
 } config_t;
 
