@@ -1,6 +1,7 @@
 #include "api/api.h"
 #include "api/health.h"
 #include "api/me.h"
+#include "api/performance.h"
 #include "api/resources.h"
 
 void api_register_routes(router_t *rt)
@@ -8,4 +9,5 @@ void api_register_routes(router_t *rt)
     api_health_routes(rt);
     api_me_routes(rt);
     api_resources_routes(rt);
+    api_performance_routes(rt);
 }

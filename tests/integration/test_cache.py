@@ -213,9 +213,10 @@ def test_clear_all_empties_both_tiers():
         r = c.request("POST", "/api/performance/clear-cache", {"X-API-Key": admin_key(),
                                                                "Content-Type": "application/json"}, '{"scope":"all"}')
     assert r.status == 200 and r.json()["data"]["cleared"] >= 1
+    assert redis_cli("EXISTS", "crmd:c:o1|/api/companies?limit=9&") == "0"
+    assert redis_cli("EVAL", "return #redis.call('KEYS', 'crmd:c:*')", "0") == "0"
     time.sleep(0.1)
     assert get(b, path).header("x-cache") == "MISS"
-    assert redis_cli("EXISTS", "crmd:c:o1|/api/companies?limit=9&") == "0"
 
 
 def test_redis_killed_mid_run_still_correct_then_l2_returns():
