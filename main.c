@@ -211,6 +211,7 @@ static int cmd_serve(void)
     free(workers);
     router_free(router);
     router_free(admin_router);
+    api_routes_free();
     api_cache_free();
     return 0;
 }

@@ -114,7 +114,7 @@ static bool entry_is(const auth_entry_t *e, const char *key, size_t n, uint64_t 
 
 typedef struct {
     http_ctx_t *ctx;
-    api_handler_fn fn;
+    const api_route_info_t *info;
     uint64_t hash;
     char key[KEY_MAX];
     uint8_t key_len;
@@ -128,8 +128,9 @@ static void unauthorized(http_ctx_t *ctx, const char *detail)
     http_respond_problem(ctx, 401, "unauthorized", detail);
 }
 
-static void run_handler(http_ctx_t *ctx, api_handler_fn fn, const api_auth_t *cached)
+static void run_handler(http_ctx_t *ctx, const api_route_info_t *info, const api_auth_t *cached)
 {
+    api_handler_fn fn = info->fn;
     if ((ctx->route->flags & ROUTE_ADMIN) && !cached->admin) {
         http_respond_problem(ctx, 403, "forbidden", "this endpoint needs an admin key");
         return;
@@ -138,8 +139,10 @@ static void run_handler(http_ctx_t *ctx, api_handler_fn fn, const api_auth_t *ca
     *auth = *cached;
     if (ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD) {
         http_set_cacheable(ctx);
-        api_cached_get(ctx, auth, fn);
-        return;
+        if (!info->no_cache) {
+            api_cached_get(ctx, auth, info);
+            return;
+        }
     }
     fn(ctx, auth);
 }
@@ -187,12 +190,12 @@ static void lookup_done(db_batch_t *b, void *arg)
         unauthorized(ctx, "unknown or revoked API key");
         return;
     }
-    run_handler(ctx, l->fn, &e->auth);
+    run_handler(ctx, l->info, &e->auth);
 }
 
 static void api_entry(http_ctx_t *ctx)
 {
-    api_handler_fn fn = (api_handler_fn)(uintptr_t)ctx->route->data;
+    const api_route_info_t *info = ctx->route->data;
     http_request_t *q = &ctx->req;
     const char *key = NULL;
     size_t n = 0;
@@ -228,14 +231,14 @@ static void api_entry(http_ctx_t *ctx)
             if (!e->found)
                 unauthorized(ctx, "unknown or revoked API key");
             else
-                run_handler(ctx, fn, &e->auth);
+                run_handler(ctx, info, &e->auth);
             return;
         }
         e->refreshing = true;
     }
     lookup_t *l = arena_alloc(&ctx->arena, sizeof(*l));
     l->ctx = ctx;
-    l->fn = fn;
+    l->info = info;
     l->hash = h;
     l->key_len = (uint8_t)n;
     memcpy(l->key, key, n);
@@ -250,9 +253,18 @@ static void api_entry(http_ctx_t *ctx)
     db_batch_submit(b, lookup_done, l);
 }
 
-void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-               uint8_t route_class, const char *name)
+/* Route infos live as long as the process (routes are never removed). */
+static api_route_info_t *infos[ROUTER_MAX_ROUTES * 2];
+static int ninfos;
+
+static void add_route(router_t *rt, http_method_t method, const char *pattern, api_route_info_t info, uint32_t flags,
+                      uint8_t route_class, const char *name)
 {
+    if (ninfos >= (int)ARRAY_LEN(infos))
+        die("too many API routes");
+    api_route_info_t *p = xmalloc(sizeof(*p));
+    *p = info;
+    infos[ninfos++] = p;
     http_route_t r = {
         .pattern = pattern,
         .method = method,
@@ -260,7 +272,27 @@ void api_route(router_t *rt, http_method_t method, const char *pattern, api_hand
         .flags = flags,
         .route_class = route_class,
         .name = name,
-        .data = (const void *)(uintptr_t)fn,
+        .data = p,
     };
     router_add(rt, &r);
+}
+
+void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
+               uint8_t route_class, const char *name)
+{
+    add_route(rt, method, pattern, (api_route_info_t){.fn = fn}, flags, route_class, name);
+}
+
+void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
+                      uint8_t route_class, const char *name, const api_cache_spec_t *spec)
+{
+    add_route(rt, method, pattern, (api_route_info_t){.fn = fn, .cache = spec, .no_cache = spec == NULL}, flags,
+              route_class, name);
+}
+
+void api_routes_free(void)
+{
+    for (int i = 0; i < ninfos; i++)
+        free(infos[i]);
+    ninfos = 0;
 }

@@ -29,9 +29,33 @@ typedef struct api_auth {
 /* An authenticated handler: auth lives until the response is queued. */
 typedef void (*api_handler_fn)(http_ctx_t *ctx, const api_auth_t *auth);
 
-/* Registers method + pattern behind the key check; ROUTE_ADMIN in flags requires an admin. */
+/* How a GET route's responses are cached: tier and tags, where "{org}", "{user}" and "{id}"
+ * (the first path parameter) are replaced per request, e.g. "org:{org}:deals", "company:{id}". */
+#define API_CACHE_TAGS_MAX 8
+typedef struct api_cache_spec {
+    int tier; /* enum cache_tier */
+    const char *tags[API_CACHE_TAGS_MAX];
+} api_cache_spec_t;
+
+/* What api_route keeps for a route (http_route_t.data). */
+typedef struct api_route_info {
+    api_handler_fn fn;
+    const api_cache_spec_t *cache; /* NULL: resources are described by their path; else this */
+    bool no_cache;                 /* a GET that must never be cached */
+} api_route_info_t;
+
+/* Registers method + pattern behind the key check; ROUTE_ADMIN in flags requires an admin. GET
+ * routes of /api/<resource>[/{id}] are cached by their path; others need api_route_cached. */
 void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
                uint8_t route_class, const char *name);
+
+/* As api_route, for a GET whose responses are cached as spec says (spec must outlive the
+ * router; NULL: never cached). */
+void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
+                      uint8_t route_class, const char *name, const api_cache_spec_t *spec);
+
+/* Frees what api_route kept (after the router is gone). */
+void api_routes_free(void);
 
 /* Name of a tier ("professional"). */
 const char *api_tier_name(int tier);

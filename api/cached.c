@@ -236,14 +236,42 @@ static const char *tag(arena_t *a, const char *fmt, int64_t n, const char *s)
     return arena_strndup(a, tmp, (size_t)len);
 }
 
-/* Fills key, tier and tags for the request; false when its path is not cached. */
-static bool describe(http_ctx_t *ctx, const api_auth_t *auth, fill_t *f)
+/* Expands "{org}", "{user}" and "{id}" in a tag template. */
+static const char *expand(http_ctx_t *ctx, const api_auth_t *auth, const char *tpl)
+{
+    buf_t b = BUF_INIT;
+    for (const char *p = tpl; *p;) {
+        if (strncmp(p, "{org}", 5) == 0) {
+            buf_append_i64(&b, auth->org_id);
+            p += 5;
+        } else if (strncmp(p, "{user}", 6) == 0) {
+            buf_append_i64(&b, auth->user_id);
+            p += 6;
+        } else if (strncmp(p, "{id}", 4) == 0) {
+            if (ctx->nparams)
+                buf_append(&b, ctx->params[0].p, MIN(ctx->params[0].len, 40));
+            p += 4;
+        } else {
+            buf_putc(&b, *p++);
+        }
+    }
+    const char *out = arena_strndup(&ctx->arena, b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return out;
+}
+
+/* Fills key, tier and tags for the request; false when it is not cached. */
+static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route, fill_t *f)
 {
     http_str_t path = ctx->path, q = ctx->req.query;
     arena_t *a = &ctx->arena;
     f->ntags = 0;
     f->bypass = query_flag(q, "refresh");
-    if (path.len == 7 && memcmp(path.p, "/api/me", 7) == 0) {
+    if (route->cache) {
+        f->tier = (enum cache_tier)route->cache->tier;
+        for (int i = 0; i < API_CACHE_TAGS_MAX && i < CACHE_TAGS_MAX && route->cache->tags[i]; i++)
+            f->tags[f->ntags++] = expand(ctx, auth, route->cache->tags[i]);
+    } else if (path.len == 7 && memcmp(path.p, "/api/me", 7) == 0) {
         f->tier = CACHE_TIER_SESSION;
         f->tags[f->ntags++] = tag(a, "user:%lld", auth->user_id, NULL);
         f->tags[f->ntags++] = tag(a, "org:%lld", auth->org_id, NULL);
@@ -586,11 +614,12 @@ static void l2_lookup_done(void *arg, redisReply *reply, int status)
     f->fn(ctx, f->auth);
 }
 
-void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn)
+void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route)
 {
+    api_handler_fn fn = route->fn;
     fill_t *f = arena_alloc(&ctx->arena, sizeof(*f));
     memset(f, 0, sizeof(*f));
-    if (!l1 || !describe(ctx, auth, f)) {
+    if (!l1 || !describe(ctx, auth, route, f)) {
         fn(ctx, auth);
         return;
     }

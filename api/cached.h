@@ -21,7 +21,7 @@ cache_t *api_cache_l1(void);
 
 /* Answers a GET/HEAD through the cache; on a miss runs fn and stores its 200 response.
  * `refresh=true` bypasses the lookup and refills. */
-void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn);
+void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route);
 
 /* Drops every entry carrying tag in this process's L1 (and, with Redis, in L2 and on every
  * other instance). Call before answering the write that made them stale. */
