@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/batch.h"
 #include "api/health.h"
 #include "api/me.h"
 #include "api/performance.h"
@@ -10,4 +11,5 @@ void api_register_routes(router_t *rt)
     api_me_routes(rt);
     api_resources_routes(rt);
     api_performance_routes(rt);
+    api_batch_routes(rt);
 }

@@ -126,6 +126,9 @@ static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
         ctx->srv = s;
     }
     ctx->conn = c;
+    ctx->peer_family = c ? c->peer_family : 0;
+    if (c)
+        memcpy(ctx->peer_addr, c->peer_addr, 16);
     ctx->route = NULL;
     ctx->nparams = 0;
     ctx->body = (http_str_t){NULL, 0};
@@ -137,6 +140,7 @@ static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
     ctx->head_only = false;
     ctx->cacheable = false;
     ctx->capture = NULL;
+    ctx->sub_done = NULL;
     ctx->request_id_len = 0;
     ctx->start_ns = s->now_ns;
     ctx->resp = NULL;
@@ -845,10 +849,9 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
     buf_t *b = log_line_begin(level, "request");
     if (!b)
         return;
-    http_conn_t *c = ctx->conn;
     char ip[INET6_ADDRSTRLEN] = "-";
-    if (c && c->peer_family)
-        inet_ntop(c->peer_family, c->peer_addr, ip, sizeof(ip));
+    if (ctx->peer_family)
+        inet_ntop(ctx->peer_family, ctx->peer_addr, ip, sizeof(ip));
     buf_append(b, LIT(",\"request_id\":"));
     json_str(b, ctx->request_id, ctx->request_id_len);
     buf_append(b, LIT(",\"method\":"));
@@ -912,6 +915,13 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     http_conn_t *c = ctx->conn;
     ctx->finished = true;
     ctx->status = status;
+    if (ctx->sub_done) {
+        uint64_t now = clock_now_ns();
+        access_log(s, ctx, status, body_len, now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0);
+        ctx->sub_done(ctx->sub_arg, status, content_type, ctx->head_only ? NULL : body, ctx->head_only ? 0 : body_len);
+        ctx_put(s, ctx);
+        return;
+    }
     if (!c) { /* the connection closed while an asynchronous handler ran */
         ctx_put(s, ctx);
         return;
@@ -1145,4 +1155,60 @@ void http_server_release(http_server_t *s)
         s->route_stats[li] = NULL;
     }
     s->nlisteners = 0;
+}
+
+void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
+{
+    http_server_t *s = parent->srv;
+    http_ctx_t *ctx = ctx_get(s, NULL);
+    ctx->start_ns = clock_now_ns();
+    ctx->sub_done = sr->done;
+    ctx->sub_arg = sr->arg;
+    http_request_t *q = &ctx->req;
+    memset(q, 0, offsetof(http_request_t, headers));
+    static const char *const names[] = {[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
+                                        [HTTP_PUT] = "PUT",       [HTTP_PATCH] = "PATCH",   [HTTP_DELETE] = "DELETE",
+                                        [HTTP_OPTIONS] = "OPTIONS"};
+    q->method = sr->method;
+    const char *mname = sr->method > HTTP_OTHER && sr->method <= HTTP_OPTIONS ? names[sr->method] : "OTHER";
+    q->method_str = (http_str_t){mname, strlen(mname)};
+    q->path = (http_str_t){sr->path, sr->path_len};
+    q->target = q->path;
+    q->query = (http_str_t){sr->query ? sr->query : "", sr->query_len};
+    q->version_minor = 1;
+    q->flags = HTTP_REQ_KEEPALIVE | (sr->body_len ? HTTP_REQ_HAS_LENGTH : 0);
+    q->content_length = sr->body_len;
+    q->authorization = parent->req.authorization;
+    q->x_api_key = parent->req.x_api_key;
+    q->x_forwarded_for = parent->req.x_forwarded_for;
+    if (sr->body_len)
+        q->content_type = (http_str_t){"application/json", 16};
+    q->x_request_id = (http_str_t){sr->request_id, sr->request_id ? strlen(sr->request_id) : 0};
+    ctx_set_request_id(s, ctx);
+    ctx->peer_family = parent->peer_family;
+    memcpy(ctx->peer_addr, parent->peer_addr, 16);
+    ctx->path = q->path;
+    ctx->body = (http_str_t){sr->body, sr->body_len};
+    ctx->head_only = sr->method == HTTP_HEAD;
+    uint32_t allowed;
+    ctx->route = router_match(s->listeners[0].router, q->method, ctx->path.p, ctx->path.len, ctx->params,
+                              &ctx->nparams, &allowed);
+    if (!ctx->route) {
+        if (allowed) {
+            char allow[96];
+            size_t n = router_allow_header(allowed, allow, sizeof(allow));
+            http_add_header(ctx, LIT("Allow"), allow, n);
+            http_respond_problem(ctx, 405, "method-not-allowed", "this method is not allowed on this resource");
+        } else {
+            http_respond_problem(ctx, 404, "not-found", "no such resource");
+        }
+        return;
+    }
+    int64_t limit = ctx->route->body_limit ? ctx->route->body_limit : g_config.max_body_bytes;
+    if ((int64_t)sr->body_len > limit) {
+        http_respond_problem(ctx, 413, "payload-too-large", "the request body is larger than this endpoint accepts");
+        return;
+    }
+    ctx->resp = buf_pool_get(&s->pool, 1024);
+    ctx->route->handler(ctx);
 }

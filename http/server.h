@@ -69,6 +69,9 @@ struct http_conn {
     uint8_t peer_addr[16];
 };
 
+/* Where a sub-request's answer goes instead of a connection. */
+typedef void (*http_sub_done_fn)(void *arg, int status, const char *content_type, const char *body, size_t len);
+
 /* Takes over a response (a cache fill): returns true when it answered ctx itself. */
 typedef bool (*http_capture_fn)(http_ctx_t *ctx, int status, const char *content_type);
 
@@ -96,6 +99,10 @@ struct http_ctx {
     bool cacheable;        /* a 200 gets a strong ETag and Cache-Control; If-None-Match gives 304 */
     http_capture_fn capture; /* called once by http_respond before anything is written */
     void *capture_arg;
+    http_sub_done_fn sub_done; /* a sub-request: the answer goes here, not to conn */
+    void *sub_arg;
+    uint8_t peer_family;       /* the client's address (copied: outlives the connection) */
+    uint8_t peer_addr[16];
     char request_id[65];
     uint8_t request_id_len;
     struct http_ctx *next_free;
@@ -206,6 +213,25 @@ void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size
 
 /* Queues an RFC 9457 problem (application/problem+json) with type "/problems/<code>". */
 void http_respond_problem(http_ctx_t *ctx, int status, const char *code, const char *detail);
+
+/* One request made by a handler on behalf of its client (POST /api/batch): it runs through
+ * the same routes, auth, limits and caches as a request from a connection. */
+typedef struct {
+    http_method_t method;
+    const char *path; /* decoded, starting with '/' */
+    size_t path_len;
+    const char *query; /* raw (percent-encoded), without '?' */
+    size_t query_len;
+    const char *body; /* JSON */
+    size_t body_len;
+    const char *request_id; /* 1-64 of [A-Za-z0-9._-] */
+    http_sub_done_fn done;  /* called once with the answer (possibly before http_subrequest returns) */
+    void *arg;
+} http_subrequest_t;
+
+/* Runs sr as a request with parent's credentials (Authorization, X-API-Key) and client. The
+ * strings in sr must live until done is called (e.g. in parent's arena). */
+void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr);
 
 /* Reason phrase of a status code ("Not Found"). */
 const char *http_status_text(int status);
