@@ -9,6 +9,7 @@
 #include "http/server.h"
 
 #include <libdeflate.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,12 @@ typedef struct fill {
 } fill_t;
 
 static __thread fill_t **tl_fills;
+
+/* Per-thread counters (one writer each), merged on read. */
+#define MAX_THREADS 256
+static api_cache_counters_t *all_counters[MAX_THREADS];
+static _Atomic int ncounters;
+static __thread api_cache_counters_t *tl_counters;
 static __thread struct libdeflate_decompressor *tl_inflate;
 
 /* ---- L2 in Redis ----
@@ -105,6 +112,12 @@ void api_cache_free(void)
     if (l1)
         cache_free(l1);
     l1 = NULL;
+    int n = MIN(atomic_load(&ncounters), MAX_THREADS);
+    for (int i = 0; i < n; i++) {
+        free(all_counters[i]);
+        all_counters[i] = NULL;
+    }
+    atomic_store(&ncounters, 0);
 }
 
 cache_t *api_cache_l1(void)
@@ -112,8 +125,32 @@ cache_t *api_cache_l1(void)
     return l1;
 }
 
+void api_cache_counters(api_cache_counters_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int n = MIN(atomic_load(&ncounters), MAX_THREADS);
+    for (int i = 0; i < n; i++) {
+        const api_cache_counters_t *c = all_counters[i];
+        if (!c)
+            continue;
+        out->l1_hits += c->l1_hits;
+        out->l2_hits += c->l2_hits;
+        out->l2_misses += c->l2_misses;
+        out->l2_errors += c->l2_errors;
+        out->fills += c->fills;
+        out->coalesced += c->coalesced;
+        out->bypasses += c->bypasses;
+    }
+}
+
 void api_cache_thread_init(void)
 {
+    if (!tl_counters) {
+        /* kept until exit: /metrics may read it from another thread at any time */
+        int slot = atomic_fetch_add(&ncounters, 1);
+        tl_counters = slot < MAX_THREADS ? (all_counters[slot] = xcalloc(1, sizeof(api_cache_counters_t)))
+                                         : xcalloc(1, sizeof(api_cache_counters_t));
+    }
     if (!tl_fills)
         tl_fills = xcalloc(FILL_BUCKETS, sizeof(fill_t *));
     if (!tl_inflate && !(tl_inflate = libdeflate_alloc_decompressor()))
@@ -552,6 +589,7 @@ static bool fill_capture(http_ctx_t *ctx, int status, const char *content_type)
             f->fn(w->ctx, w->auth);
         return false;
     }
+    tl_counters->fills++;
     cache_entry_t *e = make_entry(ctx, f, content_type);
     /* refused when a write made it stale meanwhile: still ours to send, but not to keep */
     if (cache_put(l1, e, clock_now_ms()) && f->l2_checked)
@@ -591,12 +629,15 @@ static void l2_lookup_done(void *arg, redisReply *reply, int status)
                                                               : arena_strndup(&ctx->arena, "0", 1);
         }
         redisReply *rec = reply->element[0], *pttl = reply->element[1];
+        if (rec->type != REDIS_REPLY_STRING && !f->bypass)
+            tl_counters->l2_misses++;
         if (rec->type == REDIS_REPLY_STRING) {
             cache_entry_t *e = record_decode(f, rec->str, rec->len);
             if (e) {
                 if (pttl->type == REDIS_REPLY_INTEGER && pttl->integer > 0)
                     cache_entry_set_ttl(e, (uint64_t)pttl->integer);
                 cache_put(l1, e, clock_now_ms());
+                tl_counters->l2_hits++;
                 /* waiters that queued behind this lookup get the same entry */
                 fill_unregister(f);
                 for (waiter_t *w = f->waiters; w; w = w->next)
@@ -608,6 +649,8 @@ static void l2_lookup_done(void *arg, redisReply *reply, int status)
             }
         }
     }
+    if (!f->l2_checked)
+        tl_counters->l2_errors++;
     /* L2 miss, or Redis unavailable: PostgreSQL fills (already registered for waiters) */
     ctx->capture = fill_capture;
     ctx->capture_arg = f;
@@ -630,12 +673,14 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_inf
     if (!f->bypass) {
         cache_entry_t *e = cache_get(l1, f->tier, f->key, f->key_len, clock_now_ms());
         if (e) {
+            tl_counters->l1_hits++;
             respond_entry(ctx, e, "HIT", "l1-hit");
             cache_release(e);
             return;
         }
         fill_t *running = fill_find(f->key, f->key_len, f->hash);
         if (running) {
+            tl_counters->coalesced++;
             waiter_t *w = arena_alloc(&ctx->arena, sizeof(*w));
             w->ctx = ctx;
             w->auth = auth;
@@ -644,6 +689,8 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_inf
             return;
         }
     }
+    if (f->bypass)
+        tl_counters->bypasses++;
     /* versions first: a write that lands while we read makes this fill stale, not served */
     cache_tag_versions(l1, f->tags, f->ntags, f->versions);
     if (!redis_connected()) {

@@ -37,6 +37,13 @@ void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg);
 /* Subscribes this thread (one per process) to the invalidation channel. */
 void api_cache_subscribe(void);
 
+/* Cache events summed over threads. */
+typedef struct {
+    uint64_t l1_hits, l2_hits, l2_misses, l2_errors; /* l2_errors: lookups Redis did not answer */
+    uint64_t fills, coalesced, bypasses;             /* coalesced: misses that waited for another's fill */
+} api_cache_counters_t;
+void api_cache_counters(api_cache_counters_t *out);
+
 /* Per-thread set-up and tear-down of the fill table. */
 void api_cache_thread_init(void);
 void api_cache_thread_free(void);

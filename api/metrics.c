@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/hist.h"
 #include "core/log.h"
+#include "cache/redis.h"
 #include "db/db.h"
 #include "http/server.h"
 
@@ -162,6 +163,31 @@ static void write_process(buf_t *b)
 
 static void write_cache(buf_t *b)
 {
+    api_cache_counters_t k;
+    api_cache_counters(&k);
+    redis_stats_t rs;
+    redis_stats(&rs);
+    buf_printf(b,
+               "# TYPE crmd_cache_requests_total counter\n"
+               "crmd_cache_requests_total{result=\"l1_hit\"} %llu\n"
+               "crmd_cache_requests_total{result=\"l2_hit\"} %llu\n"
+               "crmd_cache_requests_total{result=\"l2_miss\"} %llu\n"
+               "crmd_cache_requests_total{result=\"l2_error\"} %llu\n"
+               "crmd_cache_requests_total{result=\"coalesced\"} %llu\n"
+               "crmd_cache_requests_total{result=\"bypass\"} %llu\n"
+               "# TYPE crmd_cache_fills_total counter\ncrmd_cache_fills_total %llu\n"
+               "# TYPE crmd_redis_connected gauge\ncrmd_redis_connected %u\n"
+               "# TYPE crmd_redis_clients gauge\ncrmd_redis_clients %u\n"
+               "# TYPE crmd_redis_commands_total counter\ncrmd_redis_commands_total %llu\n"
+               "# TYPE crmd_redis_errors_total counter\n"
+               "crmd_redis_errors_total{kind=\"reply\"} %llu\ncrmd_redis_errors_total{kind=\"timeout\"} %llu\n"
+               "crmd_redis_errors_total{kind=\"unavailable\"} %llu\n"
+               "# TYPE crmd_redis_reconnects_total counter\ncrmd_redis_reconnects_total %llu\n",
+               (unsigned long long)k.l1_hits, (unsigned long long)k.l2_hits, (unsigned long long)k.l2_misses,
+               (unsigned long long)k.l2_errors, (unsigned long long)k.coalesced, (unsigned long long)k.bypasses,
+               (unsigned long long)k.fills, rs.connected, rs.clients, (unsigned long long)rs.commands,
+               (unsigned long long)rs.errors, (unsigned long long)rs.timeouts, (unsigned long long)rs.unavailable,
+               (unsigned long long)rs.reconnects);
     cache_t *c = api_cache_l1();
     if (!c)
         return;
@@ -170,12 +196,12 @@ static void write_cache(buf_t *b)
     cache_stats_t st[CACHE_TIER_COUNT];
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
         cache_stats(c, (enum cache_tier)t, &st[t]);
-    for (size_t k = 0; k < ARRAY_LEN(names); k++) {
-        buf_printf(b, "# TYPE crmd_cache_%s_total counter\n", names[k]);
+    for (size_t m = 0; m < ARRAY_LEN(names); m++) {
+        buf_printf(b, "# TYPE crmd_cache_%s_total counter\n", names[m]);
         for (int t = 0; t < CACHE_TIER_COUNT; t++) {
-            uint64_t v = k == 0 ? st[t].hits : k == 1 ? st[t].misses : k == 2 ? st[t].evictions
-                       : k == 3 ? st[t].expirations : st[t].invalidations;
-            buf_printf(b, "crmd_cache_%s_total{tier=\"l1\",class=\"%s\"} %llu\n", names[k], tiers[t],
+            uint64_t v = m == 0 ? st[t].hits : m == 1 ? st[t].misses : m == 2 ? st[t].evictions
+                       : m == 3 ? st[t].expirations : st[t].invalidations;
+            buf_printf(b, "crmd_cache_%s_total{tier=\"l1\",class=\"%s\"} %llu\n", names[m], tiers[t],
                        (unsigned long long)v);
         }
     }

@@ -251,3 +251,14 @@ def test_redis_killed_mid_run_still_correct_then_l2_returns():
             break
         assert time.time() < end, "L2 never came back after Redis restarted"
         time.sleep(0.5)
+
+
+def test_metrics_report_cache_and_redis():
+    path = "/api/companies?limit=14"
+    get(a, path)
+    get(a, path)
+    assert metric(a, 'crmd_cache_requests_total{result="l1_hit"}') >= 1
+    assert metric(a, "crmd_cache_fills_total") >= 1
+    assert metric(a, 'crmd_cache_hits_total{tier="l1",class="frequent"}') >= 1
+    assert metric(a, "crmd_redis_connected") == 1
+    assert metric(a, "crmd_redis_commands_total") >= 1
