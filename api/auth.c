@@ -7,6 +7,7 @@
  */
 #include "api/auth.h"
 #include "api/cached.h"
+#include "api/ratelimit.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "db/db.h"
@@ -121,22 +122,35 @@ typedef struct {
     char prefix[9];
 } lookup_t;
 
-static void unauthorized(http_ctx_t *ctx, const char *detail)
+static void unauthorized_allowed(http_ctx_t *ctx, void *detail)
 {
     http_add_header(ctx, LIT("WWW-Authenticate"), LIT("Bearer realm=\"crmd\""));
-    log_fields(LOG_INFO, "unauthorized", "request_id", ctx->request_id, "reason", detail, NULL);
+    log_fields(LOG_INFO, "unauthorized", "request_id", ctx->request_id, "reason", (const char *)detail, NULL);
     http_respond_problem(ctx, 401, "unauthorized", detail);
 }
 
-static void run_handler(http_ctx_t *ctx, const api_route_info_t *info, const api_auth_t *cached)
+/* Unauthenticated requests spend the client IP's budget; detail is a string constant. */
+static void unauthorized(http_ctx_t *ctx, const char *detail)
 {
+    rl_check_ip(ctx, RL_IP, unauthorized_allowed, (void *)detail);
+}
+
+typedef struct {
+    api_auth_t auth;
+    const api_route_info_t *info;
+} run_t;
+
+/* The rate limiter let the request through: the admin check, then cache or handler. */
+static void run_allowed(http_ctx_t *ctx, void *arg)
+{
+    run_t *run = arg;
+    const api_route_info_t *info = run->info;
     api_handler_fn fn = info->fn;
-    if ((ctx->route->flags & ROUTE_ADMIN) && !cached->admin) {
+    api_auth_t *auth = &run->auth;
+    if ((ctx->route->flags & ROUTE_ADMIN) && !auth->admin) {
         http_respond_problem(ctx, 403, "forbidden", "this endpoint needs an admin key");
         return;
     }
-    api_auth_t *auth = arena_alloc(&ctx->arena, sizeof(*auth));
-    *auth = *cached;
     if (ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD) {
         http_set_cacheable(ctx);
         if (!info->no_cache) {
@@ -145,6 +159,15 @@ static void run_handler(http_ctx_t *ctx, const api_route_info_t *info, const api
         }
     }
     fn(ctx, auth);
+}
+
+/* The key is known (and with it the tier): the limits come before the cache and the handler. */
+static void run_handler(http_ctx_t *ctx, const api_route_info_t *info, const api_auth_t *cached)
+{
+    run_t *run = arena_alloc(&ctx->arena, sizeof(*run));
+    run->auth = *cached;
+    run->info = info;
+    rl_check_key(ctx, cached->prefix, cached->tier, ctx->route->route_class, run_allowed, run);
 }
 
 static void fill_entry(auth_entry_t *e, const lookup_t *l, PGresult *res, uint64_t now)

@@ -4,6 +4,7 @@
  * balancer polling them costs next to nothing.
  */
 #include "api/health.h"
+#include "api/ratelimit.h"
 #include "core/common.h"
 #include "http/server.h"
 #include "core/clock.h"
@@ -65,12 +66,25 @@ static void health_ready(http_ctx_t *ctx)
     }
 }
 
+typedef struct {
+    const char *pattern, *name;
+    http_handler_fn fn;
+} health_route_t;
+
+static void health_allowed(http_ctx_t *ctx, void *arg)
+{
+    ((const health_route_t *)arg)->fn(ctx);
+}
+
+/* Every health route: the per-IP health budget first. */
+static void health_limited(http_ctx_t *ctx)
+{
+    rl_check_ip(ctx, RL_HEALTH, health_allowed, (void *)ctx->route->data);
+}
+
 void api_health_routes(router_t *rt)
 {
-    static const struct {
-        const char *pattern, *name;
-        http_handler_fn fn;
-    } routes[] = {
+    static const health_route_t routes[] = {
         {"/api/health", "GET /api/health", health},
         {"/api/health/live", "GET /api/health/live", health_live},
         {"/api/health/ready", "GET /api/health/ready", health_ready},
@@ -78,10 +92,11 @@ void api_health_routes(router_t *rt)
     for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
         http_route_t r = {.pattern = routes[i].pattern,
                           .method = HTTP_GET,
-                          .handler = routes[i].fn,
+                          .handler = health_limited,
                           .flags = ROUTE_PUBLIC,
                           .route_class = ROUTE_CLASS_HEALTH,
-                          .name = routes[i].name};
+                          .name = routes[i].name,
+                          .data = &routes[i]};
         router_add(rt, &r);
     }
 }

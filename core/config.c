@@ -13,7 +13,7 @@
 
 config_t g_config;
 
-enum opt_type { OPT_INT, OPT_I64, OPT_STR, OPT_ADDR, OPT_CPUS, OPT_LEVEL };
+enum opt_type { OPT_INT, OPT_I64, OPT_STR, OPT_ADDR, OPT_CPUS, OPT_LEVEL, OPT_RATE };
 
 typedef struct {
     const char *flag; /* without the leading "--" */
@@ -63,6 +63,32 @@ static const opt_t opts[] = {
     {"gzip-level", "GZIP_LEVEL", OPT_INT, OFF(gzip_level), "6", 1, 12, "libdeflate gzip level for responses"},
     {"hsts-max-age", "HSTS_MAX_AGE", OPT_I64, OFF(hsts_max_age), "0", 0, 100000000,
      "seconds for Strict-Transport-Security (0: header off)"},
+    {"frontend-url", "FRONTEND_URL", OPT_STR, OFF(frontend_url), "", 0, 0,
+     "CORS: comma list of allowed origins (scheme://host[:port])"},
+    {"rate-limit-whitelist", "RATE_LIMIT_WHITELIST", OPT_STR, OFF(rate_limit_whitelist), "", 0, 0,
+     "comma list of CIDRs (IPv4/IPv6) that skip every rate limit"},
+    {"trusted-proxies", "TRUSTED_PROXIES", OPT_STR, OFF(trusted_proxies), "", 0, 0,
+     "comma list of CIDRs whose X-Forwarded-For names the client"},
+    {"rate-limit-free", "RATE_LIMIT_FREE", OPT_RATE, OFF(rl_free), "10/60/2", 0, 0,
+     "free tier per key: LIMIT/WINDOW_S/BURST"},
+    {"rate-limit-standard", "RATE_LIMIT_STANDARD", OPT_RATE, OFF(rl_standard), "100/60/20", 0, 0,
+     "standard tier per key"},
+    {"rate-limit-professional", "RATE_LIMIT_PROFESSIONAL", OPT_RATE, OFF(rl_professional), "1000/60/100", 0, 0,
+     "professional tier per key"},
+    {"rate-limit-enterprise", "RATE_LIMIT_ENTERPRISE", OPT_RATE, OFF(rl_enterprise), "10000/60/1000", 0, 0,
+     "enterprise tier per key"},
+    {"rate-limit-expensive", "RATE_LIMIT_EXPENSIVE", OPT_RATE, OFF(rl_expensive), "20/60/10", 0, 0,
+     "expensive routes per key, on top of the tier"},
+    {"rate-limit-bulk", "RATE_LIMIT_BULK", OPT_RATE, OFF(rl_bulk), "5/60/5", 0, 0,
+     "bulk routes per key, on top of the tier"},
+    {"rate-limit-ip", "RATE_LIMIT_IP", OPT_RATE, OFF(rl_ip), "1000/900/100", 0, 0,
+     "unauthenticated /api requests per client IP"},
+    {"rate-limit-health", "RATE_LIMIT_HEALTH", OPT_RATE, OFF(rl_health), "200/60/50", 0, 0,
+     "health probes per client IP"},
+    {"rate-limit-max-block", "RATE_LIMIT_MAX_BLOCK", OPT_INT, OFF(rl_max_block_s), "3600", 0, 86400,
+     "seconds: cap of the doubling block of repeat violators (0: no escalation)"},
+    {"rate-limit-lease", "RATE_LIMIT_LEASE", OPT_INT, OFF(rl_lease), "64", 1, 100000,
+     "most tokens a thread leases from Redis at once"},
 };
 
 void config_usage(FILE *out)
@@ -197,6 +223,14 @@ static void set_opt(config_t *c, const opt_t *o, const char *v, const char *sour
     case OPT_STR:
         *(const char **)p = v;
         break;
+    case OPT_RATE: {
+        unsigned long l, w, b = 1;
+        int used = 0, k = sscanf(v, "%lu/%lu%n/%lu%n", &l, &w, &used, &b, &used);
+        if (k < 2 || v[used] || l < 1 || l > 100000000 || w < 1 || w > 86400 || b < 1 || b > 100000000)
+            usage_error("%s: '%s' is not LIMIT/WINDOW_S[/BURST]", source, v);
+        *(const char **)p = v;
+        break;
+    }
     case OPT_ADDR:
         if (!config_parse_addr(v, (config_addr_t *)p, err, sizeof(err)))
             usage_error("%s: %s", source, err);

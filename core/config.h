@@ -40,6 +40,14 @@ typedef struct config {
     const char *redis_url;
     int redis_timeout_ms;
     int64_t hsts_max_age; /* 0: no Strict-Transport-Security */
+    const char *frontend_url;         /* CORS: comma list of allowed origins */
+    const char *rate_limit_whitelist; /* comma list of CIDRs that skip every limit */
+    const char *trusted_proxies;      /* comma list of CIDRs whose X-Forwarded-For is believed */
+    /* rate limits as "limit/window_s/burst" */
+    const char *rl_free, *rl_standard, *rl_professional, *rl_enterprise;
+    const char *rl_expensive, *rl_bulk, *rl_ip, *rl_health;
+    int rl_max_block_s; /* cap of the doubled block of repeat violators (0: no escalation) */
+    int rl_lease;       /* most tokens a thread leases from Redis at once */
 } config_t;
 
 /* The process-wide configuration, filled once by config_parse before threads start. */

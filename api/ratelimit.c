@@ -1,0 +1,797 @@
+/*
+ * Rate limits (see ratelimit.h): pure GCRA and address logic first, then the request path with
+ * Redis leases, the local fallback table and the response headers.
+ */
+#include "api/ratelimit.h"
+#include "api/auth.h"
+#include "cache/redis.h"
+#include "core/clock.h"
+#include "core/common.h"
+#include "core/log.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- GCRA ---- */
+
+uint64_t rl_interval_us(const rl_params_t *p)
+{
+    uint64_t w = (uint64_t)p->window_s * 1000000u;
+    return (w + p->limit - 1) / p->limit;
+}
+
+static uint32_t ceil_s(uint64_t us)
+{
+    return (uint32_t)((us + 999999u) / 1000000u);
+}
+
+bool rl_gcra_take(uint64_t *tat_us, const rl_params_t *p, uint64_t now_us, rl_result_t *r)
+{
+    uint64_t t = rl_interval_us(p), tau = t * p->burst;
+    uint64_t tat = *tat_us > now_us ? *tat_us : now_us;
+    uint64_t next = tat + t;
+    memset(r, 0, sizeof(*r));
+    if (next - now_us > tau) {
+        uint64_t wait = next - tau - now_us;
+        r->retry_after_s = ceil_s(wait) ? ceil_s(wait) : 1;
+        r->reset_s = r->retry_after_s;
+        return false;
+    }
+    *tat_us = next;
+    r->allowed = true;
+    r->remaining = (uint32_t)((tau - (next - now_us)) / t);
+    r->reset_s = ceil_s(next - now_us);
+    return true;
+}
+
+/* A rejection while blocked: the block doubles (capped). */
+static void escalate(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
+{
+    uint64_t cap = (uint64_t)p->max_block_s * 1000u;
+    uint64_t b = s->block_ms ? s->block_ms * 2 : 1000;
+    s->block_ms = b < cap ? b : cap;
+    s->block_until = now_ms + s->block_ms;
+    r->allowed = false;
+    r->remaining = 0;
+    r->retry_after_s = (uint32_t)((s->block_ms + 999) / 1000);
+    r->reset_s = r->retry_after_s;
+}
+
+/* Blocked right now? Then this request is a repeat violation. */
+static bool blocked(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
+{
+    if (!p->max_block_s || now_ms >= s->block_until)
+        return false;
+    escalate(s, p, now_ms, r);
+    return true;
+}
+
+/* After the bucket's own answer: a first rejection blocks until the next token. */
+static void note(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
+{
+    if (r->allowed) {
+        s->block_ms = 0;
+        return;
+    }
+    if (!p->max_block_s)
+        return;
+    s->block_ms = (uint64_t)r->retry_after_s * 1000u;
+    s->block_until = now_ms + s->block_ms;
+}
+
+rl_result_t rl_take(rl_state_t *s, const rl_params_t *p, uint64_t now_ms)
+{
+    rl_result_t r;
+    if (blocked(s, p, now_ms, &r))
+        return r;
+    rl_gcra_take(&s->tat_us, p, now_ms * 1000u, &r);
+    note(s, p, now_ms, &r);
+    return r;
+}
+
+bool rl_params_parse(const char *spec, rl_params_t *out)
+{
+    unsigned long l, w, b = 0;
+    int used = 0;
+    int k = sscanf(spec, "%lu/%lu%n/%lu%n", &l, &w, &used, &b, &used);
+    if (k < 2 || spec[used] || l < 1 || l > 100000000 || w < 1 || w > 86400 || (k == 3 && b < 1) ||
+        b > 100000000)
+        return false;
+    out->limit = (uint32_t)l;
+    out->window_s = (uint32_t)w;
+    out->burst = (uint32_t)(k == 3 ? b : l);
+    return true;
+}
+
+/* ---- addresses ---- */
+
+void rl_ip_from_peer(int family, const uint8_t *addr, uint8_t out[16])
+{
+    if (family == AF_INET) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xff;
+        memcpy(out + 12, addr, 4);
+    } else {
+        memcpy(out, addr, 16);
+    }
+}
+
+bool rl_ip_parse(const char *s, size_t n, bool allow_port, uint8_t out[16])
+{
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    char tmp[INET6_ADDRSTRLEN + 8];
+    if (allow_port && n && s[0] == '[') {
+        const char *end = memchr(s, ']', n);
+        if (!end)
+            return false;
+        size_t rest = n - (size_t)(end + 1 - s);
+        if (rest && (end[1] != ':' || rest < 2))
+            return false;
+        n = (size_t)(end - s - 1);
+        s++;
+    } else if (allow_port && memchr(s, '.', n)) {
+        const char *colon = memchr(s, ':', n);
+        if (colon)
+            n = (size_t)(colon - s);
+    }
+    if (n == 0 || n >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    uint8_t v4[4];
+    if (inet_pton(AF_INET, tmp, v4) == 1) {
+        rl_ip_from_peer(AF_INET, v4, out);
+        return true;
+    }
+    return inet_pton(AF_INET6, tmp, out) == 1;
+}
+
+bool rl_cidr_parse(const char *s, size_t n, rl_cidr_t *out)
+{
+    const char *slash = memchr(s, '/', n);
+    size_t alen = slash ? (size_t)(slash - s) : n;
+    if (!rl_ip_parse(s, alen, false, out->addr))
+        return false;
+    bool v4 = !memchr(s, ':', alen);
+    unsigned max = v4 ? 32 : 128, bits = max;
+    if (slash) {
+        const char *d = slash + 1, *end = s + n;
+        while (end > d && end[-1] == ' ')
+            end--;
+        if (d == end || end - d > 3)
+            return false;
+        bits = 0;
+        for (; d < end; d++) {
+            if (*d < '0' || *d > '9')
+                return false;
+            bits = bits * 10 + (unsigned)(*d - '0');
+        }
+        if (bits > max)
+            return false;
+    }
+    out->bits = (uint8_t)(v4 ? bits + 96 : bits);
+    /* clear host bits so matching is a plain prefix compare */
+    for (unsigned i = out->bits; i < 128; i++)
+        out->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
+    return true;
+}
+
+int rl_cidr_list_parse(const char *list, rl_cidr_t *out, int max)
+{
+    int n = 0;
+    const char *p = list ? list : "";
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *q = p;
+        size_t qn = len;
+        while (qn && *q == ' ')
+            q++, qn--;
+        if (qn) {
+            if (n >= max || !rl_cidr_parse(q, qn, &out[n]))
+                return -1;
+            n++;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    return n;
+}
+
+bool rl_cidr_match(const rl_cidr_t *ranges, int n, const uint8_t ip[16])
+{
+    for (int i = 0; i < n; i++) {
+        const rl_cidr_t *c = &ranges[i];
+        unsigned full = c->bits / 8, rest = c->bits % 8;
+        if (memcmp(c->addr, ip, full) != 0)
+            continue;
+        if (rest && ((ip[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+void rl_client_ip(const uint8_t peer[16], const char *xff, size_t xff_len, const rl_cidr_t *trusted,
+                  int ntrusted, uint8_t out[16])
+{
+    memcpy(out, peer, 16);
+    if (!ntrusted || !rl_cidr_match(trusted, ntrusted, peer))
+        return;
+    /* walk right to left: each trusted hop vouches for the one before it */
+    size_t end = xff_len;
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        uint8_t ip[16];
+        if (!rl_ip_parse(xff + start, end - start, true, ip))
+            return; /* malformed: keep the last address we could trust */
+        memcpy(out, ip, 16);
+        if (!rl_cidr_match(trusted, ntrusted, ip))
+            return;
+        end = start ? start - 1 : 0;
+    }
+}
+
+/* ---- configuration, read once ---- */
+
+#define RL_MAX_CIDRS 64
+
+static struct {
+    rl_params_t tiers[TIER_UNLIMITED]; /* free..enterprise */
+    rl_params_t cls[RL_NCLASS];        /* RL_EXPENSIVE.. (RL_TIER unused) */
+    rl_cidr_t whitelist[RL_MAX_CIDRS], trusted[RL_MAX_CIDRS];
+    int nwhitelist, ntrusted;
+    uint32_t lease_max;
+} rc;
+static pthread_once_t rc_once = PTHREAD_ONCE_INIT;
+
+static const char *const class_names[RL_NCLASS] = {"tier", "expensive", "bulk", "ip", "health"};
+
+const char *rl_class_name(int cls)
+{
+    return cls >= 0 && cls < RL_NCLASS ? class_names[cls] : "tier";
+}
+
+static void params_or_default(const char *spec, const char *def, uint32_t max_block, rl_params_t *out)
+{
+    if (!spec || !*spec || !rl_params_parse(spec, out))
+        rl_params_parse(def, out);
+    out->max_block_s = max_block;
+}
+
+static void cidrs_or_empty(const char *list, rl_cidr_t *out, int *n, const char *what)
+{
+    *n = rl_cidr_list_parse(list, out, RL_MAX_CIDRS);
+    if (*n < 0) {
+        log_fields(LOG_ERROR, "bad CIDR list ignored", "option", what, NULL);
+        *n = 0;
+    }
+}
+
+void rl_configure(const config_t *c)
+{
+    uint32_t mb = (uint32_t)c->rl_max_block_s;
+    params_or_default(c->rl_free, "10/60/2", mb, &rc.tiers[TIER_FREE]);
+    params_or_default(c->rl_standard, "100/60/20", mb, &rc.tiers[TIER_STANDARD]);
+    params_or_default(c->rl_professional, "1000/60/100", mb, &rc.tiers[TIER_PROFESSIONAL]);
+    params_or_default(c->rl_enterprise, "10000/60/1000", mb, &rc.tiers[TIER_ENTERPRISE]);
+    params_or_default(c->rl_expensive, "20/60/10", mb, &rc.cls[RL_EXPENSIVE]);
+    params_or_default(c->rl_bulk, "5/60/5", mb, &rc.cls[RL_BULK]);
+    params_or_default(c->rl_ip, "1000/900/100", mb, &rc.cls[RL_IP]);
+    params_or_default(c->rl_health, "200/60/50", mb, &rc.cls[RL_HEALTH]);
+    cidrs_or_empty(c->rate_limit_whitelist, rc.whitelist, &rc.nwhitelist, "RATE_LIMIT_WHITELIST");
+    cidrs_or_empty(c->trusted_proxies, rc.trusted, &rc.ntrusted, "TRUSTED_PROXIES");
+    rc.lease_max = c->rl_lease > 0 ? (uint32_t)c->rl_lease : 64;
+}
+
+static void configure_global(void)
+{
+    rl_configure(&g_config);
+}
+
+static void ensure_config(void)
+{
+    pthread_once(&rc_once, configure_global);
+}
+
+/* ---- counters, one shard per thread ---- */
+
+#define RL_MAX_THREADS 512
+
+static rl_stats_t *shards[RL_MAX_THREADS];
+static _Atomic int nshards;
+static __thread rl_stats_t *tl_stats;
+
+static rl_stats_t *stats(void)
+{
+    if (!tl_stats) {
+        tl_stats = xcalloc(1, sizeof(*tl_stats));
+        int i = atomic_fetch_add(&nshards, 1);
+        if (i < RL_MAX_THREADS)
+            shards[i] = tl_stats;
+    }
+    return tl_stats;
+}
+
+void rl_stats(rl_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    int n = atomic_load(&nshards);
+    for (int i = 0; i < n && i < RL_MAX_THREADS; i++) {
+        const rl_stats_t *s = shards[i];
+        if (!s)
+            continue;
+        out->allowed += s->allowed;
+        for (int c = 0; c < RL_NCLASS; c++)
+            out->rejected[c] += s->rejected[c];
+        out->whitelisted += s->whitelisted;
+        out->redis_fallback += s->redis_fallback;
+        out->redis_commands += s->redis_commands;
+    }
+}
+
+/* ---- the local table: process-wide, lock-free ---- */
+
+/* A bucket's state shared by every thread of the process (direct-mapped by key hash; a slot
+ * whose bucket is full and unblocked is taken over by another key, an active one is shared). */
+typedef struct {
+    _Atomic uint64_t tag;
+    _Atomic uint64_t tat_us;
+    _Atomic uint64_t block_until, block_ms;
+} local_slot_t;
+
+#define LOCAL_SLOTS 65536
+static local_slot_t local_table[LOCAL_SLOTS];
+
+static uint64_t hash_key(const char *k, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 0x100000001b3ull;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+static local_slot_t *local_slot(uint64_t h, uint64_t now_ms)
+{
+    local_slot_t *s = &local_table[h & (LOCAL_SLOTS - 1)];
+    uint64_t tag = atomic_load_explicit(&s->tag, memory_order_acquire);
+    if (tag == h)
+        return s;
+    bool idle = atomic_load_explicit(&s->tat_us, memory_order_relaxed) <= now_ms * 1000u &&
+                atomic_load_explicit(&s->block_until, memory_order_relaxed) <= now_ms;
+    if (idle && atomic_compare_exchange_strong(&s->tag, &tag, h)) {
+        atomic_store_explicit(&s->block_ms, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->block_until, 0, memory_order_relaxed);
+    }
+    return s;
+}
+
+/* rl_take on a shared slot: the GCRA step is a compare-and-swap loop; blocks are relaxed. */
+static rl_result_t local_take(uint64_t h, const rl_params_t *p, uint64_t now_ms)
+{
+    local_slot_t *s = local_slot(h, now_ms);
+    rl_state_t st = {.block_until = atomic_load_explicit(&s->block_until, memory_order_relaxed),
+                     .block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed)};
+    rl_result_t r;
+    if (!blocked(&st, p, now_ms, &r)) {
+        uint64_t old = atomic_load_explicit(&s->tat_us, memory_order_relaxed);
+        do {
+            st.tat_us = old;
+            if (!rl_gcra_take(&st.tat_us, p, now_ms * 1000u, &r))
+                break;
+        } while (!atomic_compare_exchange_weak(&s->tat_us, &old, st.tat_us));
+        note(&st, p, now_ms, &r);
+    }
+    atomic_store_explicit(&s->block_until, st.block_until, memory_order_relaxed);
+    atomic_store_explicit(&s->block_ms, st.block_ms, memory_order_relaxed);
+    return r;
+}
+
+/* Block state of a bucket decided through Redis, kept in the same shared slot. */
+static bool shared_blocked(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
+{
+    local_slot_t *s = local_slot(h, now_ms);
+    rl_state_t st = {.block_until = atomic_load_explicit(&s->block_until, memory_order_relaxed),
+                     .block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed)};
+    if (!blocked(&st, p, now_ms, r))
+        return false;
+    atomic_store_explicit(&s->block_until, st.block_until, memory_order_relaxed);
+    atomic_store_explicit(&s->block_ms, st.block_ms, memory_order_relaxed);
+    return true;
+}
+
+static void shared_note(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
+{
+    local_slot_t *s = local_slot(h, now_ms);
+    rl_state_t st = {.block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed)};
+    if (r->allowed && !st.block_ms)
+        return;
+    note(&st, p, now_ms, r);
+    atomic_store_explicit(&s->block_until, st.block_until, memory_order_relaxed);
+    atomic_store_explicit(&s->block_ms, st.block_ms, memory_order_relaxed);
+}
+
+/* ---- Redis leases, per thread ---- */
+
+/*
+ * KEYS[1] the bucket; ARGV interval_us, tau_us (burst * interval), n wanted. GCRA over the
+ * server's clock: grants up to n tokens at once. Returns {granted, remaining, wait_ms until the
+ * next token (when fewer than n), ms until full}.
+ */
+static const char lease_src[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local iv, tau, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or 0)\n"
+    "if tat < now then tat = now end\n"
+    "local avail = math.floor((tau - (tat - now)) / iv)\n"
+    "if avail < 0 then avail = 0 end\n"
+    "local g = math.min(n, avail)\n"
+    "if g > 0 then\n"
+    "  tat = tat + g * iv\n"
+    "  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)\n"
+    "end\n"
+    "local wait = 0\n"
+    "if g < n then wait = math.ceil((tat + iv - tau - now) / 1000) end\n"
+    "if wait < 1 and g < n then wait = 1 end\n"
+    "return {g, math.floor((tau - (tat - now)) / iv), wait, math.ceil((tat - now) / 1000)}\n";
+static redis_script_t lease_script;
+static pthread_once_t script_once = PTHREAD_ONCE_INIT;
+
+static void script_init(void)
+{
+    redis_script_init(&lease_script, lease_src);
+}
+
+#define LEASE_SLOTS  4096
+#define LEASE_TTL_MS 1000 /* leased tokens unspent after this go back to nobody */
+#define RL_KEY_MAX   64
+
+typedef struct waiter waiter_t;
+
+/* One bucket as seen by this thread. */
+typedef struct {
+    uint64_t tag;
+    uint32_t lease;        /* tokens in hand */
+    uint32_t global_left;  /* bucket's remaining at the last lease */
+    uint64_t lease_exp;    /* ms */
+    uint64_t empty_until;  /* ms: the bucket had no token for us before this */
+    bool pending;          /* a lease script is in flight */
+    waiter_t *head, *tail; /* requests waiting for that lease */
+    char key[RL_KEY_MAX];
+} lease_entry_t;
+
+static __thread lease_entry_t *tl_leases;
+static __thread bool tl_fallback_logged;
+
+/* ---- one request's check over up to two buckets ---- */
+
+typedef struct {
+    uint8_t cls;
+    const char *policy; /* policy name for the headers */
+    rl_params_t p;
+    uint64_t h;
+    char key[RL_KEY_MAX];
+} bucket_t;
+
+typedef struct {
+    http_ctx_t *ctx;
+    rl_next_fn next;
+    void *arg;
+    bucket_t b[2];
+    int n, at;
+    rl_result_t res[2];
+} check_t;
+
+struct waiter {
+    waiter_t *next;
+    check_t *ck;
+};
+
+static void step(check_t *ck);
+
+static void add_u32(http_ctx_t *ctx, const char *name, size_t nlen, uint32_t v)
+{
+    char s[16];
+    int n = snprintf(s, sizeof(s), "%u", v);
+    http_add_header(ctx, name, nlen, s, (size_t)n);
+}
+
+static void add_headers(check_t *ck, int worst)
+{
+    http_ctx_t *ctx = ck->ctx;
+    char v[256];
+    size_t n = 0;
+    for (int i = 0; i < ck->n; i++) {
+        const rl_params_t *p = &ck->b[i].p;
+        n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s;q=%u;w=%u;crmd-burst=%u", i ? ", " : "",
+                              ck->b[i].policy, p->limit, p->window_s, p->burst);
+    }
+    http_add_header(ctx, LIT("RateLimit-Policy"), v, n);
+    const rl_result_t *r = &ck->res[worst];
+    n = (size_t)snprintf(v, sizeof(v), "%s;r=%u;t=%u", ck->b[worst].policy, r->remaining, r->reset_s);
+    http_add_header(ctx, LIT("RateLimit"), v, n);
+    add_u32(ctx, LIT("X-RateLimit-Limit"), ck->b[worst].p.limit);
+    add_u32(ctx, LIT("X-RateLimit-Remaining"), r->remaining);
+    add_u32(ctx, LIT("X-RateLimit-Reset"), r->reset_s);
+}
+
+static void finish(check_t *ck, int rejected_at)
+{
+    rl_stats_t *st = stats();
+    if (rejected_at < 0) {
+        int worst = 0;
+        for (int i = 1; i < ck->n; i++)
+            if (ck->res[i].remaining < ck->res[worst].remaining)
+                worst = i;
+        add_headers(ck, worst);
+        st->allowed++;
+        ck->next(ck->ctx, ck->arg);
+        return;
+    }
+    st->rejected[ck->b[rejected_at].cls]++;
+    ck->n = rejected_at + 1; /* the buckets consulted so far */
+    add_headers(ck, rejected_at);
+    add_u32(ck->ctx, LIT("Retry-After"), ck->res[rejected_at].retry_after_s);
+    http_respond_problem(ck->ctx, 429, "quota-exceeded",
+                         "rate limit exceeded; retry after the Retry-After delay");
+}
+
+static void fallback_used(void)
+{
+    stats()->redis_fallback++;
+    if (!tl_fallback_logged) {
+        tl_fallback_logged = true;
+        log_fields(LOG_WARN, "rate limits enforced locally: Redis is unavailable", NULL);
+    }
+}
+
+/* The bucket's answer is in ck->res[ck->at]: go on to the next bucket or finish. */
+static void decided(check_t *ck, uint64_t now_ms)
+{
+    bucket_t *b = &ck->b[ck->at];
+    rl_result_t *r = &ck->res[ck->at];
+    shared_note(b->h, &b->p, now_ms, r);
+    if (!r->allowed) {
+        finish(ck, ck->at);
+        return;
+    }
+    ck->at++;
+    step(ck);
+}
+
+static lease_entry_t *lease_entry(const bucket_t *b)
+{
+    if (!tl_leases)
+        tl_leases = xcalloc(LEASE_SLOTS, sizeof(*tl_leases));
+    lease_entry_t *e = &tl_leases[b->h & (LEASE_SLOTS - 1)];
+    if (e->tag == b->h && strcmp(e->key, b->key) == 0)
+        return e;
+    if (e->pending)
+        return NULL; /* a different bucket's lease is in flight: decide locally */
+    memset(e, 0, sizeof(*e));
+    e->tag = b->h;
+    snprintf(e->key, sizeof(e->key), "%s", b->key);
+    return e;
+}
+
+/* Spends a leased token or answers from a known-empty bucket; false when Redis must be asked. */
+static bool lease_take(lease_entry_t *e, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    uint64_t iv_ms = rl_interval_us(p) / 1000u;
+    if (e->lease && now_ms < e->lease_exp) {
+        e->lease--;
+        r->allowed = true;
+        r->remaining = e->global_left + e->lease;
+        r->reset_s = (uint32_t)(((p->burst - MIN(r->remaining, p->burst)) * iv_ms + 999) / 1000);
+        return true;
+    }
+    if (now_ms < e->empty_until) {
+        uint64_t wait = e->empty_until - now_ms;
+        r->retry_after_s = (uint32_t)MAX(1, (wait + 999) / 1000);
+        r->reset_s = r->retry_after_s;
+        return true;
+    }
+    return false;
+}
+
+static void fetch_lease(lease_entry_t *e, const rl_params_t *p, uint32_t want);
+
+static void lease_done(void *arg, redisReply *reply, int status)
+{
+    lease_entry_t *e = arg;
+    uint64_t now = clock_now_ms();
+    e->pending = false;
+    bool ok = status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
+    if (ok) {
+        tl_fallback_logged = false;
+        e->lease = (uint32_t)reply->element[0]->integer;
+        e->global_left = (uint32_t)reply->element[1]->integer;
+        e->lease_exp = now + LEASE_TTL_MS;
+        if (reply->element[2]->integer > 0 && !e->lease)
+            e->empty_until = now + (uint64_t)reply->element[2]->integer;
+    }
+    /* serve the waiters in order; when Redis failed each decides locally */
+    waiter_t *w = e->head;
+    e->head = e->tail = NULL;
+    while (w) {
+        waiter_t *nx = w->next;
+        check_t *ck = w->ck;
+        bucket_t *b = &ck->b[ck->at];
+        if (!ok) {
+            fallback_used();
+            ck->res[ck->at] = local_take(b->h, &b->p, now);
+            decided(ck, now);
+        } else if (lease_take(e, &b->p, now, &ck->res[ck->at])) {
+            decided(ck, now);
+        } else {
+            /* the lease ran out before this waiter: queue it for the next one */
+            w->next = NULL;
+            if (e->tail)
+                e->tail->next = w;
+            else
+                e->head = w;
+            e->tail = w;
+        }
+        w = nx;
+    }
+    if (e->head) {
+        uint32_t n = 0;
+        for (waiter_t *x = e->head; x; x = x->next)
+            n++;
+        fetch_lease(e, &e->head->ck->b[e->head->ck->at].p, n);
+    }
+}
+
+static void fetch_lease(lease_entry_t *e, const rl_params_t *p, uint32_t want)
+{
+    pthread_once(&script_once, script_init);
+    uint32_t n = MAX(1, MIN(rc.lease_max, p->burst / 8));
+    n = MAX(n, want);
+    uint64_t iv = rl_interval_us(p);
+    char a1[24], a2[24], a3[16];
+    snprintf(a1, sizeof(a1), "%llu", (unsigned long long)iv);
+    snprintf(a2, sizeof(a2), "%llu", (unsigned long long)(iv * p->burst));
+    snprintf(a3, sizeof(a3), "%u", n);
+    const char *argv[4] = {e->key, a1, a2, a3};
+    e->pending = true;
+    stats()->redis_commands++;
+    redis_eval(&lease_script, 1, 4, argv, NULL, lease_done, e);
+}
+
+/* Decides the bucket at ck->at, or finishes when all allowed. */
+static void step(check_t *ck)
+{
+    if (ck->at == ck->n) {
+        finish(ck, -1);
+        return;
+    }
+    bucket_t *b = &ck->b[ck->at];
+    rl_result_t *r = &ck->res[ck->at];
+    uint64_t now = clock_now_ms();
+    if (shared_blocked(b->h, &b->p, now, r)) {
+        finish(ck, ck->at);
+        return;
+    }
+    lease_entry_t *e = redis_connected() ? lease_entry(b) : NULL;
+    if (!e) {
+        if (!redis_connected())
+            fallback_used();
+        *r = local_take(b->h, &b->p, now);
+        decided(ck, now);
+        return;
+    }
+    if (lease_take(e, &b->p, now, r)) {
+        /* refill in the background before the lease runs out */
+        uint32_t low = MAX(1, MIN(rc.lease_max, b->p.burst / 8) / 4);
+        if (r->allowed && e->lease < low && !e->pending)
+            fetch_lease(e, &b->p, 0);
+        decided(ck, now);
+        return;
+    }
+    waiter_t *w = arena_alloc(&ck->ctx->arena, sizeof(*w));
+    w->next = NULL;
+    w->ck = ck;
+    if (e->tail)
+        e->tail->next = w;
+    else
+        e->head = w;
+    e->tail = w;
+    if (!e->pending)
+        fetch_lease(e, &b->p, 1);
+}
+
+/* ---- entry points ---- */
+
+static void client_ip(http_ctx_t *ctx, uint8_t out[16])
+{
+    uint8_t peer[16] = {0};
+    http_conn_t *c = ctx->conn;
+    if (c && c->peer_family)
+        rl_ip_from_peer(c->peer_family, c->peer_addr, peer);
+    rl_client_ip(peer, ctx->req.x_forwarded_for.p, ctx->req.x_forwarded_for.len, rc.trusted, rc.ntrusted,
+                 out);
+}
+
+void rl_client_ip_text(http_ctx_t *ctx, char *out, size_t cap)
+{
+    ensure_config();
+    uint8_t ip[16];
+    client_ip(ctx, ip);
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(ip, mapped, 12) == 0)
+        inet_ntop(AF_INET, ip + 12, out, (socklen_t)cap);
+    else
+        inet_ntop(AF_INET6, ip, out, (socklen_t)cap);
+}
+
+static bool whitelisted(http_ctx_t *ctx, uint8_t ip[16])
+{
+    client_ip(ctx, ip);
+    if (!rl_cidr_match(rc.whitelist, rc.nwhitelist, ip))
+        return false;
+    stats()->whitelisted++;
+    return true;
+}
+
+static void set_bucket(bucket_t *b, int cls, const char *policy, const rl_params_t *p, const char *id)
+{
+    b->cls = (uint8_t)cls;
+    b->policy = policy;
+    b->p = *p;
+    int n = snprintf(b->key, sizeof(b->key), "crmd:rl:%s:%s", class_names[cls], id);
+    b->h = hash_key(b->key, (size_t)n);
+}
+
+void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_class, rl_next_fn next,
+                  void *arg)
+{
+    ensure_config();
+    uint8_t ip[16];
+    if (tier < 0 || tier >= TIER_UNLIMITED || whitelisted(ctx, ip)) {
+        next(ctx, arg);
+        return;
+    }
+    check_t *ck = arena_alloc(&ctx->arena, sizeof(*ck));
+    memset(ck, 0, sizeof(*ck));
+    ck->ctx = ctx;
+    ck->next = next;
+    ck->arg = arg;
+    /* the class budget first: a rejection there does not spend a tier token */
+    if (route_class == ROUTE_CLASS_EXPENSIVE || route_class == ROUTE_CLASS_BULK) {
+        int cls = route_class == ROUTE_CLASS_EXPENSIVE ? RL_EXPENSIVE : RL_BULK;
+        set_bucket(&ck->b[ck->n++], cls, class_names[cls], &rc.cls[cls], key_prefix);
+    }
+    set_bucket(&ck->b[ck->n++], RL_TIER, api_tier_name(tier), &rc.tiers[tier], key_prefix);
+    step(ck);
+}
+
+void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg)
+{
+    ensure_config();
+    uint8_t ip[16];
+    if (whitelisted(ctx, ip)) {
+        next(ctx, arg);
+        return;
+    }
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", ip[i]);
+    check_t *ck = arena_alloc(&ctx->arena, sizeof(*ck));
+    memset(ck, 0, sizeof(*ck));
+    ck->ctx = ctx;
+    ck->next = next;
+    ck->arg = arg;
+    cls = cls == RL_HEALTH ? RL_HEALTH : RL_IP;
+    set_bucket(&ck->b[ck->n++], cls, class_names[cls], &rc.cls[cls], hex);
+    step(ck);
+}

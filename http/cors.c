@@ -1,0 +1,182 @@
+/* CORS headers for the FRONTEND_URL origins; see cors.h. */
+#include "http/cors.h"
+#include "core/common.h"
+#include "core/config.h"
+#include "core/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static http_cors_list_t g_list;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Normalizes an origin to "scheme://host:port" (lower case, explicit port) in out. */
+static bool normalize(const char *s, size_t n, char *out, size_t cap)
+{
+    const char *sep = n >= 3 ? memmem(s, n, "://", 3) : NULL;
+    if (!sep || sep == s)
+        return false;
+    size_t slen = (size_t)(sep - s);
+    for (size_t i = 0; i < slen; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (i && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+            return false;
+    }
+    const char *h = sep + 3, *end = s + n;
+    const char *hend;
+    if (h < end && *h == '[') {
+        hend = memchr(h, ']', (size_t)(end - h));
+        if (!hend)
+            return false;
+        hend++;
+    } else {
+        hend = h;
+        while (hend < end && *hend != ':' && *hend != '/')
+            hend++;
+    }
+    if (hend == h)
+        return false;
+    for (const char *p = h; p < hend; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c <= ' ' || c >= 127 || c == '@' || c == '?' || c == '#' || c == '\\' || c == ',')
+            return false;
+    }
+    const char *port = NULL;
+    size_t plen = 0;
+    const char *rest = hend;
+    if (rest < end && *rest == ':') {
+        port = ++rest;
+        while (rest < end && *rest >= '0' && *rest <= '9')
+            rest++;
+        plen = (size_t)(rest - port);
+        if (plen == 0 || plen > 5)
+            return false;
+    }
+    if (rest != end)
+        return false;
+    char portbuf[8];
+    if (!port) {
+        if (slen == 4 && strncasecmp(s, "http", 4) == 0)
+            port = "80", plen = 2;
+        else if (slen == 5 && strncasecmp(s, "https", 5) == 0)
+            port = "443", plen = 3;
+        else
+            return false;
+    } else {
+        while (plen > 1 && *port == '0')
+            port++, plen--;
+    }
+    memcpy(portbuf, port, plen);
+    portbuf[plen] = '\0';
+    int len = snprintf(out, cap, "%.*s://%.*s:%s", (int)slen, s, (int)(hend - h), h, portbuf);
+    if (len < 0 || (size_t)len >= cap)
+        return false;
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    return true;
+}
+
+bool http_cors_parse_list(const char *list, http_cors_list_t *out)
+{
+    out->n = 0;
+    const char *p = list ? list : "";
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *q = p;
+        size_t qn = len;
+        while (qn && (*q == ' ' || *q == '\t'))
+            q++, qn--;
+        while (qn && (q[qn - 1] == ' ' || q[qn - 1] == '\t'))
+            qn--;
+        if (qn && q[qn - 1] == '/')
+            qn--; /* "https://app.example.com/" as people write it in config */
+        if (qn) {
+            if (out->n >= HTTP_CORS_MAX_ORIGINS ||
+                !normalize(q, qn, out->origin[out->n], sizeof(out->origin[0])))
+                return false;
+            out->n++;
+        }
+        p += len + (comma ? 1 : 0);
+    }
+    return true;
+}
+
+bool http_cors_origin_allowed(const http_cors_list_t *l, const char *origin, size_t n)
+{
+    char norm[128];
+    if (!l->n || !normalize(origin, n, norm, sizeof(norm)))
+        return false;
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->origin[i], norm) == 0)
+            return true;
+    return false;
+}
+
+static void load_config(void)
+{
+    if (!http_cors_parse_list(g_config.frontend_url, &g_list)) {
+        log_fields(LOG_ERROR, "FRONTEND_URL has a malformed origin: CORS is off", NULL);
+        g_list.n = 0;
+    }
+}
+
+void http_cors_configure(const char *list)
+{
+    pthread_once(&once, load_config);
+    if (!http_cors_parse_list(list, &g_list))
+        g_list.n = 0;
+}
+
+/* The request's Origin when it is listed; NULL otherwise. */
+static bool listed(http_ctx_t *ctx)
+{
+    pthread_once(&once, load_config);
+    http_str_t o = ctx->req.origin;
+    return o.len && http_cors_origin_allowed(&g_list, o.p, o.len);
+}
+
+static const char allow_headers[] =
+    "Authorization, X-API-Key, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id";
+static const char expose_headers[] = "X-Request-Id, ETag, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
+                                     "X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Location";
+
+bool http_cors_preflight(http_ctx_t *ctx, uint32_t allowed)
+{
+    if (ctx->req.method != HTTP_OPTIONS || !ctx->req.access_control_request_method.len || !listed(ctx))
+        return false;
+    static const struct {
+        int m;
+        const char *name;
+    } methods[] = {{HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"},   {HTTP_POST, "POST"},
+                   {HTTP_PUT, "PUT"}, {HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"}};
+    char v[96];
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_LEN(methods); i++)
+        if (allowed & (1u << methods[i].m))
+            n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s", n ? ", " : "", methods[i].name);
+    if (n)
+        http_add_header(ctx, LIT("Access-Control-Allow-Methods"), v, n);
+    http_add_header(ctx, LIT("Access-Control-Allow-Headers"), allow_headers, sizeof(allow_headers) - 1);
+    http_add_header(ctx, LIT("Access-Control-Max-Age"), LIT("600"));
+    return true;
+}
+
+void http_cors_headers(http_ctx_t *ctx)
+{
+    pthread_once(&once, load_config);
+    if (!g_list.n || !ctx->req.origin.len)
+        return;
+    http_add_header(ctx, LIT("Vary"), LIT("Origin"));
+    if (!listed(ctx))
+        return;
+    http_add_header(ctx, LIT("Access-Control-Allow-Origin"), ctx->req.origin.p, ctx->req.origin.len);
+    http_add_header(ctx, LIT("Access-Control-Allow-Credentials"), LIT("true"));
+    if (ctx->req.method != HTTP_OPTIONS)
+        http_add_header(ctx, LIT("Access-Control-Expose-Headers"), expose_headers,
+                        sizeof(expose_headers) - 1);
+}
