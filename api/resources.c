@@ -342,6 +342,29 @@ static void write_row(json_writer_t *w, const resource_t *res, const PGresult *r
     json_obj_end(w);
 }
 
+static const resource_t *resource_named(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(resources); i++)
+        if (strcmp(resources[i].name, name) == 0)
+            return &resources[i];
+    return NULL;
+}
+
+const char *api_resource_select(const char *name)
+{
+    const resource_t *res = resource_named(name);
+    return res ? res->select : NULL;
+}
+
+void api_resource_write_row(json_writer_t *w, const char *name, const PGresult *r, int row, int first_col)
+{
+    const resource_t *res = resource_named(name);
+    json_obj_begin(w);
+    if (res)
+        api_json_cols(w, r, row, first_col, res->cols, res->ncols);
+    json_obj_end(w);
+}
+
 /* ---- list statements ---- */
 
 #define SORT_RELEVANCE 31

@@ -14,9 +14,20 @@
 #ifndef CRMD_API_RESOURCES_H
 #define CRMD_API_RESOURCES_H
 
+#include <libpq-fe.h>
+
+#include "core/json.h"
 #include "http/router.h"
 
 /* Registers the GET list and GET one routes of every resource (behind api_route). */
 void api_resources_routes(router_t *rt);
+
+/* The columns GET /api/<name>/{id} selects, over table alias t ("t.id, t.owner_id, ..."); NULL for
+ * an unknown name. Writes select them in the same order to answer with the same representation. */
+const char *api_resource_select(const char *name);
+
+/* Writes one row object exactly as GET /api/<name>/{id} does (no extras), reading the columns of
+ * api_resource_select from result column first_col on. */
+void api_resource_write_row(json_writer_t *w, const char *name, const PGresult *r, int row, int first_col);
 
 #endif
