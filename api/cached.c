@@ -1,5 +1,6 @@
 /* The tiered response cache; see cached.h. */
 #include "api/cached.h"
+#include "api/common.h"
 #include "cache/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
@@ -246,13 +247,16 @@ void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg)
 /* ---------------------------------------------------------------- keys and tags */
 
 static const struct {
-    const char *plural, *singular;
+    const char *plural, *singular, *org_tag;
     enum cache_tier tier;
 } resources[] = {
-    {"companies", "company", CACHE_TIER_FREQUENT}, {"contacts", "contact", CACHE_TIER_FREQUENT},
-    {"deals", "deal", CACHE_TIER_FREQUENT},         {"activities", "activity", CACHE_TIER_FREQUENT},
-    {"tasks", "task", CACHE_TIER_FREQUENT},         {"users", "user", CACHE_TIER_FREQUENT},
-    {"stages", "stage", CACHE_TIER_STATIC},
+    {"companies", "company", ":companies", CACHE_TIER_FREQUENT},
+    {"contacts", "contact", ":contacts", CACHE_TIER_FREQUENT},
+    {"deals", "deal", ":deals", CACHE_TIER_FREQUENT},
+    {"activities", "activity", ":activities", CACHE_TIER_FREQUENT},
+    {"tasks", "task", ":tasks", CACHE_TIER_FREQUENT},
+    {"users", "user", ":users", CACHE_TIER_FREQUENT},
+    {"stages", "stage", ":stages", CACHE_TIER_STATIC},
 };
 
 static bool query_flag(http_str_t q, const char *name)
@@ -266,11 +270,25 @@ static bool query_flag(http_str_t q, const char *name)
     return false;
 }
 
-static const char *tag(arena_t *a, const char *fmt, int64_t n, const char *s)
+/* "<pre><n><post>" in the arena, without printf (this runs on every cached request). */
+static const char *tag(arena_t *a, const char *pre, int64_t n, const char *post)
 {
-    char tmp[96];
-    int len = s ? snprintf(tmp, sizeof(tmp), fmt, (long long)n, s) : snprintf(tmp, sizeof(tmp), fmt, (long long)n);
-    return arena_strndup(a, tmp, (size_t)len);
+    size_t pl = strlen(pre), sl = post ? strlen(post) : 0;
+    char digits[24];
+    int nd = 0;
+    uint64_t u = n < 0 ? 0 : (uint64_t)n;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    char *out = arena_alloc(a, pl + (size_t)nd + sl + 1), *p = out;
+    memcpy(p, pre, pl);
+    p += pl;
+    while (nd)
+        *p++ = digits[--nd];
+    memcpy(p, post, sl);
+    p[sl] = '\0';
+    return out;
 }
 
 /* Expands "{org}", "{user}" and "{id}" in a tag template. */
@@ -310,8 +328,8 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             f->tags[f->ntags++] = expand(ctx, auth, route->cache->tags[i]);
     } else if (path.len == 7 && memcmp(path.p, "/api/me", 7) == 0) {
         f->tier = CACHE_TIER_SESSION;
-        f->tags[f->ntags++] = tag(a, "user:%lld", auth->user_id, NULL);
-        f->tags[f->ntags++] = tag(a, "org:%lld", auth->org_id, NULL);
+        f->tags[f->ntags++] = tag(a, "user:", auth->user_id, NULL);
+        f->tags[f->ntags++] = tag(a, "org:", auth->org_id, NULL);
     } else {
         if (path.len < 6 || memcmp(path.p, "/api/", 5) != 0)
             return false;
@@ -326,49 +344,66 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             return false;
         f->tier = resources[k].tier;
         if (!slash) {
-            f->tags[f->ntags++] = tag(a, "org:%lld:%s", auth->org_id, resources[k].plural);
+            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, resources[k].org_tag);
         } else {
             const char *id = slash + 1;
             size_t idlen = (size_t)(end - id);
-            if (idlen == 0 || idlen > 19 || memchr(id, '/', idlen))
+            int64_t idv;
+            if (idlen == 0 || memchr(id, '/', idlen))
                 return false; /* sub-resources (analytics, ...) describe themselves elsewhere */
-            char tmp[64];
-            snprintf(tmp, sizeof(tmp), "%s:%.*s", resources[k].singular, (int)idlen, id);
-            f->tags[f->ntags++] = arena_strndup(a, tmp, strlen(tmp));
+            /* tag the canonical id: "042" must be invalidated by a write to company:42 */
+            if (!api_parse_id(id, idlen, &idv))
+                return false;
+            const char *canon = tag(a, "", idv, NULL);
+            id = canon;
+            idlen = strlen(canon);
+            size_t sl = strlen(resources[k].singular);
+            char *t = arena_alloc(a, sl + 1 + idlen + 1);
+            memcpy(t, resources[k].singular, sl);
+            t[sl] = ':';
+            memcpy(t + sl + 1, id, idlen);
+            t[sl + 1 + idlen] = '\0';
+            f->tags[f->ntags++] = t;
         }
         if (query_flag(q, "includeStats")) {
-            f->tags[f->ntags++] = tag(a, "org:%lld:deals", auth->org_id, NULL);
-            f->tags[f->ntags++] = tag(a, "org:%lld:contacts", auth->org_id, NULL);
+            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":deals");
+            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":contacts");
         }
         if (query_flag(q, "includeRelationships")) {
-            f->tags[f->ntags++] = tag(a, "org:%lld:companies", auth->org_id, NULL);
-            f->tags[f->ntags++] = tag(a, "org:%lld:contacts", auth->org_id, NULL);
-            f->tags[f->ntags++] = tag(a, "org:%lld:stages", auth->org_id, NULL);
+            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":companies");
+            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":contacts");
+            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":stages");
         }
     }
     /* the key: organization (and user for /api/me), path, and the query minus refresh */
-    buf_t k = BUF_INIT;
-    buf_printf(&k, "o%lld|", (long long)auth->org_id);
+    size_t cap = 64 + path.len + 2 * q.len + 2; /* "k" becomes "k=&": at most twice the query */
+    if (path.len + q.len > KEY_MAX)
+        return false;
+    char *k = arena_alloc(a, cap), *p = k;
+    const char *o = tag(a, "o", auth->org_id, "|");
+    p = stpcpy(p, o);
     if (f->tier == CACHE_TIER_SESSION)
-        buf_printf(&k, "u%lld|", (long long)auth->user_id);
-    buf_append(&k, path.p, path.len);
-    buf_putc(&k, '?');
+        p = stpcpy(p, tag(a, "u", auth->user_id, "|"));
+    memcpy(p, path.p, path.len);
+    p += path.len;
+    *p++ = '?';
     http_query_iter_t it;
     http_str_t qk, qv;
     http_query_init(&it, q);
     while (http_query_next(&it, &qk, &qv)) {
         if (qk.len == 7 && memcmp(qk.p, "refresh", 7) == 0)
             continue;
-        buf_append(&k, qk.p, qk.len);
-        buf_putc(&k, '=');
-        buf_append(&k, qv.p, qv.len);
-        buf_putc(&k, '&');
+        memcpy(p, qk.p, qk.len);
+        p += qk.len;
+        *p++ = '=';
+        memcpy(p, qv.p, qv.len);
+        p += qv.len;
+        *p++ = '&';
     }
-    bool ok = k.len <= KEY_MAX;
-    f->key = arena_strndup(a, k.data, k.len);
-    f->key_len = k.len;
-    buf_free(&k);
-    return ok;
+    *p = '\0';
+    f->key = k;
+    f->key_len = (size_t)(p - k);
+    return f->key_len <= KEY_MAX;
 }
 
 /* ---------------------------------------------------------------- serving an entry */
@@ -377,7 +412,9 @@ static void timing(http_ctx_t *ctx, const char *desc)
 {
     if (ctx->timing.len)
         buf_append_lit(&ctx->timing, ", ");
-    buf_printf(&ctx->timing, "cache;desc=\"%s\"", desc);
+    buf_append_lit(&ctx->timing, "cache;desc=\"");
+    buf_append(&ctx->timing, desc, strlen(desc));
+    buf_putc(&ctx->timing, '"');
 }
 
 /* Answers ctx from entry e: the variant the client accepts, its ETag, 304 on a match. */

@@ -715,9 +715,9 @@ static void step(check_t *ck)
 static void client_ip(http_ctx_t *ctx, uint8_t out[16])
 {
     uint8_t peer[16] = {0};
-    http_conn_t *c = ctx->conn;
-    if (c && c->peer_family)
-        rl_ip_from_peer(c->peer_family, c->peer_addr, peer);
+    /* the request's copy: a sub-request or a request whose connection closed has no conn */
+    if (ctx->peer_family)
+        rl_ip_from_peer(ctx->peer_family, ctx->peer_addr, peer);
     rl_client_ip(peer, ctx->req.x_forwarded_for.p, ctx->req.x_forwarded_for.len, rc.trusted, rc.ntrusted,
                  out);
 }

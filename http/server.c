@@ -10,6 +10,7 @@
  */
 #include "http/server.h"
 #include "http/compress.h"
+#include "http/cors.h"
 #include "http/etag.h"
 #include "core/common.h"
 #include "core/json.h"
@@ -604,6 +605,7 @@ static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
             size_t n = router_allow_header(allowed, allow, sizeof(allow));
             http_add_header(ctx, LIT("Allow"), allow, n);
             if (q->method == HTTP_OPTIONS) {
+                http_cors_preflight(ctx, allowed);
                 http_respond(ctx, 204, NULL);
                 return false;
             }
@@ -974,6 +976,7 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
         buf_append_u64(o, (uint64_t)g_config.hsts_max_age);
         buf_append(o, LIT("; includeSubDomains\r\n"));
     }
+    http_cors_headers(ctx);
     if (ctx->headers.len)
         buf_append(o, ctx->headers.data, ctx->headers.len);
     if (!keep)
