@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/hist.h"
 #include "core/log.h"
+#include "api/ratelimit.h"
 #include "cache/redis.h"
 #include "db/db.h"
 #include "http/server.h"
@@ -213,9 +214,27 @@ static void write_cache(buf_t *b)
         buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t], (unsigned long long)st[t].bytes);
 }
 
+static void write_ratelimit(buf_t *b)
+{
+    rl_stats_t st;
+    rl_stats(&st);
+    buf_printf(b,
+               "# TYPE crmd_ratelimit_allowed_total counter\ncrmd_ratelimit_allowed_total %llu\n"
+               "# TYPE crmd_ratelimit_whitelisted_total counter\ncrmd_ratelimit_whitelisted_total %llu\n"
+               "# TYPE crmd_ratelimit_local_fallback_total counter\ncrmd_ratelimit_local_fallback_total %llu\n"
+               "# TYPE crmd_ratelimit_redis_commands_total counter\ncrmd_ratelimit_redis_commands_total %llu\n"
+               "# TYPE crmd_ratelimit_rejected_total counter\n",
+               (unsigned long long)st.allowed, (unsigned long long)st.whitelisted,
+               (unsigned long long)st.redis_fallback, (unsigned long long)st.redis_commands);
+    for (int c = 0; c < RL_NCLASS; c++)
+        buf_printf(b, "crmd_ratelimit_rejected_total{class=\"%s\"} %llu\n", rl_class_name(c),
+                   (unsigned long long)st.rejected[c]);
+}
+
 void api_metrics_write(buf_t *b)
 {
     write_process(b);
+    write_ratelimit(b);
     write_cache(b);
     write_routes(b);
     write_db(b);
