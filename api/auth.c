@@ -164,6 +164,7 @@ static void run_allowed(http_ctx_t *ctx, void *arg)
 /* The key is known (and with it the tier): the limits come before the cache and the handler. */
 static void run_handler(http_ctx_t *ctx, const api_route_info_t *info, const api_auth_t *cached)
 {
+    memcpy(ctx->key_prefix, cached->prefix, sizeof(ctx->key_prefix));
     run_t *run = arena_alloc(&ctx->arena, sizeof(*run));
     run->auth = *cached;
     run->info = info;
@@ -241,7 +242,10 @@ static void api_entry(http_ctx_t *ctx)
         return;
     }
     char prefix[9];
-    if (!api_key_shape_ok(key, n, prefix)) {
+    bool shaped = api_key_shape_ok(key, n, prefix);
+    if (shaped)
+        memcpy(ctx->key_prefix, prefix, sizeof(prefix));
+    if (!shaped) {
         unauthorized(ctx, "malformed API key");
         return;
     }

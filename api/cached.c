@@ -364,6 +364,11 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             memcpy(t + sl + 1, id, idlen);
             t[sl + 1 + idlen] = '\0';
             f->tags[f->ntags++] = t;
+            /* a bulk deal delete clears deal_id on many tasks and activities without naming
+             * them: their single views also follow the org-level tag */
+            if (resources[k].tier == CACHE_TIER_FREQUENT &&
+                (strcmp(resources[k].plural, "tasks") == 0 || strcmp(resources[k].plural, "activities") == 0))
+                f->tags[f->ntags++] = tag(a, "org:", auth->org_id, resources[k].org_tag);
         }
         if (query_flag(q, "includeStats")) {
             f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":deals");

@@ -15,6 +15,7 @@
 #include "core/common.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/logmask.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -143,6 +144,7 @@ static http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
     ctx->capture = NULL;
     ctx->sub_done = NULL;
     ctx->request_id_len = 0;
+    ctx->key_prefix[0] = '\0';
     ctx->start_ns = s->now_ns;
     ctx->resp = NULL;
     ctx->headers.len = 0;
@@ -871,6 +873,15 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
     buf_append_u64(b, bytes);
     buf_append(b, LIT(",\"client\":"));
     json_str(b, ip, strlen(ip));
+    if (ctx->key_prefix[0]) {
+        buf_append(b, LIT(",\"key_prefix\":"));
+        json_str(b, ctx->key_prefix, strlen(ctx->key_prefix));
+    }
+    /* a refused body helps whoever debugs the client: logged with its secrets masked */
+    if (status >= 400 && status < 500 && ctx->body.len) {
+        buf_append(b, LIT(",\"body\":"));
+        log_mask_json(b, ctx->body.p, ctx->body.len);
+    }
     log_line_end(b);
 }
 

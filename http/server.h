@@ -101,6 +101,7 @@ struct http_ctx {
     void *capture_arg;
     http_sub_done_fn sub_done; /* a sub-request: the answer goes here, not to conn */
     void *sub_arg;
+    char key_prefix[9];        /* the API key's 8-character prefix, for logs (empty: none) */
     uint8_t peer_family;       /* the client's address (copied: outlives the connection) */
     uint8_t peer_addr[16];
     char request_id[65];
