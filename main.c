@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "build_config.h"
 
 /* Receive buffers per reactor: enough for many pipelined batches at once, small enough that
  * they are a fixed cost rather than a per-connection one. */

@@ -6,6 +6,7 @@
  * working within AUTH_TTL_MS plus one lookup.
  */
 #include "api/auth.h"
+#include "core/hash.h"
 #include "api/cached.h"
 #include "api/ratelimit.h"
 #include "core/common.h"
@@ -17,10 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#if HAVE_XXHASH
-#include <xxhash.h>
-#endif
+#include "build_config.h"
 
 #define AUTH_TTL_MS 5000
 #define AUTH_STALE_MS 5000
@@ -89,14 +87,7 @@ void api_auth_thread_free(void)
 
 static uint64_t key_hash(const char *k, size_t n)
 {
-#if HAVE_XXHASH
-    return XXH3_64bits(k, n);
-#else
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 0x100000001b3ull;
-    return h;
-#endif
+    return hash64(k, n);
 }
 
 static auth_entry_t *map_slot(const char *key, size_t n, uint64_t h)

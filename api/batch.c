@@ -286,20 +286,9 @@ static bool id_ok(const json_value_t *id)
 
 static void batch(http_ctx_t *ctx, const api_auth_t *auth)
 {
-    http_str_t ct = ctx->req.content_type;
-    if (ct.len < 16 || strncasecmp(ct.p, "application/json", 16) != 0) {
-        api_respond_problem(ctx, 415, "unsupported-media-type", "send the body as application/json", NULL);
+    const json_value_t *root = api_json_body(ctx, NULL);
+    if (!root)
         return;
-    }
-    json_error_t jerr;
-    const json_value_t *root = json_parse(&ctx->arena, ctx->body.p, ctx->body.len, &jerr);
-    if (!root) {
-        char detail[160];
-        snprintf(detail, sizeof(detail), "malformed JSON at line %zu, column %zu: %s", jerr.line, jerr.column,
-                 jerr.message);
-        api_respond_problem(ctx, 400, "malformed-json", detail, NULL);
-        return;
-    }
     api_errors_t errs = {0};
     if (json_type(root) != JSON_ARRAY || json_array_len(root) == 0 || json_array_len(root) > BATCH_MAX) {
         api_errors_add(&errs, LIT(""), "must be an array of 1 to 25 operations");

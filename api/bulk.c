@@ -305,30 +305,12 @@ static void bulk_done(db_batch_t *b, void *arg)
     db_batch_release(b);
 }
 
-static bool is_json(http_str_t ct)
-{
-    static const char want[] = "application/json";
-    size_t n = sizeof(want) - 1;
-    return ct.len >= n && strncasecmp(ct.p, want, n) == 0 &&
-           (ct.len == n || ct.p[n] == ';' || ct.p[n] == ' ' || ct.p[n] == '\t');
-}
-
 static void bulk(http_ctx_t *ctx, const api_auth_t *auth)
 {
     arena_t *a = &ctx->arena;
-    if (!is_json(ctx->req.content_type)) {
-        api_respond_problem(ctx, 415, "unsupported-media-type", "send the body as application/json", NULL);
+    const json_value_t *body = api_json_body(ctx, NULL);
+    if (!body)
         return;
-    }
-    json_error_t jerr;
-    const json_value_t *body = json_parse(a, ctx->body.p, ctx->body.len, &jerr);
-    if (!body) {
-        char detail[160];
-        snprintf(detail, sizeof(detail), "malformed JSON at line %zu, column %zu: %s", jerr.line, jerr.column,
-                 jerr.message);
-        api_respond_problem(ctx, 400, "malformed-json", detail, NULL);
-        return;
-    }
     api_errors_t errs = {0};
     if (json_type(body) != JSON_OBJECT) {
         api_errors_add(&errs, LIT(""), "must be an object");

@@ -1,5 +1,6 @@
 /* The tiered response cache; see cached.h. */
 #include "api/cached.h"
+#include "core/hash.h"
 #include "api/common.h"
 #include "cache/redis.h"
 #include "core/clock.h"
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "build_config.h"
 
 #define FILL_BUCKETS 256
 #define KEY_MAX 1024
@@ -534,10 +535,7 @@ static cache_entry_t *record_decode(fill_t *f, const char *p, size_t n)
 
 static uint64_t key_hash(const char *k, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 0x100000001b3ull;
-    return h;
+    return hash64(k, n);
 }
 
 static fill_t *fill_find(const char *key, size_t n, uint64_t h)

@@ -555,3 +555,37 @@ void api_timing_db(http_ctx_t *ctx, const db_batch_t *b)
     buf_printf(&ctx->timing, "db;dur=%.2f;desc=\"%d %s\"", b->dur_ms, b->nqueries,
                b->nqueries == 1 ? "query" : "queries");
 }
+
+bool api_media_type_is(http_str_t ct, const char *lower)
+{
+    size_t n = 0;
+    while (n < ct.len && ct.p[n] != ';')
+        n++;
+    while (n && (ct.p[n - 1] == ' ' || ct.p[n - 1] == '\t'))
+        n--;
+    http_str_t t = {ct.p, n};
+    return http_str_ieq(t, lower, strlen(lower));
+}
+
+const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type)
+{
+    http_str_t ct = ctx->req.content_type;
+    if (!api_media_type_is(ct, "application/json") && !(also_type && api_media_type_is(ct, also_type))) {
+        if (also_type) {
+            char accept[128];
+            int n = snprintf(accept, sizeof(accept), "application/json, %s", also_type);
+            http_add_header(ctx, LIT("Accept-Patch"), accept, (size_t)n);
+        }
+        api_respond_problem(ctx, 415, "unsupported-media-type", "send the body as application/json", NULL);
+        return NULL;
+    }
+    json_error_t jerr;
+    const json_value_t *root = json_parse(&ctx->arena, ctx->body.p ? ctx->body.p : "", ctx->body.len, &jerr);
+    if (!root) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "malformed JSON at line %zu, column %zu: %s", jerr.line, jerr.column,
+                 jerr.message);
+        api_respond_problem(ctx, 400, "malformed-json", detail, NULL);
+    }
+    return root;
+}

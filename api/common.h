@@ -13,6 +13,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/json_read.h"
 #include "db/db.h"
 #include "http/server.h"
 
@@ -129,6 +130,16 @@ bool api_query_parse(arena_t *arena, http_str_t query, const api_param_t *spec, 
 
 /* Parses a positive int64 in decimal (digits only); false otherwise. */
 bool api_parse_id(const char *s, size_t n, int64_t *out);
+
+/* ---- request bodies ---- */
+
+/* True when the Content-Type ct is the media type lower (parameters after ';' allowed). */
+bool api_media_type_is(http_str_t ct, const char *lower);
+
+/* The request body parsed as JSON, sent as application/json (or as also_type, when given: it
+ * is then offered in Accept-Patch on a 415). Answers 415 (wrong type) or 400 (malformed, with
+ * line and column) and returns NULL when the body cannot be used. */
+const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type);
 
 /* ---- responses ---- */
 

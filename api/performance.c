@@ -62,20 +62,9 @@ static bool tag_ok(const char *s, size_t n)
 
 static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
 {
-    http_str_t ct = ctx->req.content_type;
-    if (ct.len < 16 || strncasecmp(ct.p, "application/json", 16) != 0) {
-        api_respond_problem(ctx, 415, "unsupported-media-type", "send the body as application/json", NULL);
+    const json_value_t *body = api_json_body(ctx, NULL);
+    if (!body)
         return;
-    }
-    json_error_t jerr;
-    const json_value_t *body = json_parse(&ctx->arena, ctx->body.p, ctx->body.len, &jerr);
-    if (!body) {
-        char detail[160];
-        snprintf(detail, sizeof(detail), "malformed JSON at line %zu, column %zu: %s", jerr.line, jerr.column,
-                 jerr.message);
-        api_respond_problem(ctx, 400, "malformed-json", detail, NULL);
-        return;
-    }
     api_errors_t errs = {0};
     if (json_type(body) != JSON_OBJECT) {
         api_errors_add(&errs, LIT(""), "must be an object");

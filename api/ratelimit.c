@@ -3,6 +3,7 @@
  * Redis leases, the local fallback table and the response headers.
  */
 #include "api/ratelimit.h"
+#include "core/hash.h"
 #include "api/auth.h"
 #include "cache/redis.h"
 #include "core/clock.h"
@@ -353,10 +354,7 @@ static local_slot_t local_table[LOCAL_SLOTS];
 
 static uint64_t hash_key(const char *k, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 0x100000001b3ull;
-    return h | 1; /* 0 marks an empty slot */
+    return hash64(k, n) | 1; /* 0 marks an empty slot */
 }
 
 static local_slot_t *local_slot(uint64_t h, uint64_t now_ms)

@@ -172,17 +172,6 @@ static void db_failed(wreq_t *w, db_batch_t *b)
 
 /* ---- request checks ---- */
 
-static bool media_type_is(http_str_t ct, const char *lower)
-{
-    size_t n = 0;
-    while (n < ct.len && ct.p[n] != ';')
-        n++;
-    while (n && (ct.p[n - 1] == ' ' || ct.p[n - 1] == '\t'))
-        n--;
-    http_str_t t = {ct.p, n};
-    return http_str_ieq(t, lower, strlen(lower));
-}
-
 /* The id path parameter and the query (cascade for companies' DELETE): false when answered. */
 static bool parse_target(wreq_t *w, bool has_id)
 {
@@ -449,23 +438,9 @@ static bool parse_body(wreq_t *w)
 {
     http_ctx_t *ctx = w->ctx;
     bool patch = w->op == OP_UPDATE;
-    http_str_t ct = ctx->req.content_type;
-    if (!media_type_is(ct, "application/json") &&
-        !(patch && media_type_is(ct, "application/merge-patch+json"))) {
-        if (patch)
-            http_add_header(ctx, LIT("Accept-Patch"), LIT("application/json, application/merge-patch+json"));
-        api_respond_problem(ctx, 415, "unsupported-media-type", "the body must be application/json", NULL);
+    const json_value_t *root = api_json_body(ctx, patch ? "application/merge-patch+json" : NULL);
+    if (!root)
         return false;
-    }
-    json_error_t jerr;
-    const json_value_t *root = json_parse(&ctx->arena, ctx->body.p ? ctx->body.p : "", ctx->body.len, &jerr);
-    if (!root) {
-        char detail[160];
-        snprintf(detail, sizeof(detail), "malformed JSON at line %zu, column %zu: %s", jerr.line, jerr.column,
-                 jerr.message);
-        api_respond_problem(ctx, 400, "malformed-json", detail, NULL);
-        return false;
-    }
     api_errors_t errs = {0};
     if (json_type(root) != JSON_OBJECT) {
         api_errors_add(&errs, LIT("$"), "the body must be a JSON object");

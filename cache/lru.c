@@ -1,15 +1,13 @@
 #include "cache/lru.h"
+#include "core/hash.h"
 
-#include "config.h"
+#include "build_config.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if HAVE_XXHASH
-#include <xxhash.h>
-#endif
 
 #define TAG_SLOTS        (1u << CACHE_TAG_SLOTS_BITS)
 #define BYTES_PER_BUCKET 512 /* one bucket pointer per 512 budget bytes: table <= 1/64 of it */
@@ -78,15 +76,7 @@ struct cache {
 
 static uint64_t hash_bytes(const void *p, size_t n)
 {
-#if HAVE_XXHASH
-    return XXH3_64bits(p, n);
-#else
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
-#endif
+    return hash64(p, n);
 }
 
 static inline uint32_t tag_slot(const char *tag)

@@ -2,6 +2,8 @@
 #include "core/reactor.h"
 #include "core/common.h"
 
+#include "build_config.h"
+
 #include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>

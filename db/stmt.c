@@ -5,16 +5,14 @@
  * uses it (db/pool.c), so the registry itself never talks to PostgreSQL.
  */
 #include "db/db.h"
+#include "core/hash.h"
 #include "core/common.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#if HAVE_XXHASH
-#include <xxhash.h>
-#endif
+#include "build_config.h"
 
 #define TABLE_SIZE (DB_STMT_MAX * 2)
 
@@ -30,14 +28,7 @@ static _Atomic uint32_t next_id;
 
 static uint64_t hash_sql(const char *s, size_t n)
 {
-#if HAVE_XXHASH
-    return XXH3_64bits(s, n);
-#else
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    return h;
-#endif
+    return hash64(s, n);
 }
 
 db_stmt_t db_stmt(const char *sql)

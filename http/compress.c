@@ -18,7 +18,7 @@
 
 #include <libdeflate.h>
 
-#include "config.h"
+#include "build_config.h"
 
 #if HAVE_BROTLI
 #include <brotli/encode.h>

@@ -5,29 +5,16 @@
  * from a client does not match).
  */
 #include "http/etag.h"
+#include "core/hash.h"
 
 #include <string.h>
 
-#include "config.h"
+#include "build_config.h"
 
-#if HAVE_XXHASH
-#include <xxhash.h>
-#endif
 
 uint64_t http_etag_hash(const void *body, size_t n)
 {
-#if HAVE_XXHASH
-    return XXH3_64bits(body, n);
-#else
-    /* FNV-1a, then the splitmix64 finaliser so nearby bodies spread over all 64 bits. */
-    const unsigned char *p = body;
-    uint64_t h = 0xcbf29ce484222325u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3u;
-    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9u;
-    h = (h ^ (h >> 27)) * 0x94d049bb133111ebu;
-    return h ^ (h >> 31);
-#endif
+    return hash64(body, n);
 }
 
 size_t http_etag_format(uint64_t h, char out[20])

@@ -16,7 +16,7 @@
 
 #include <libdeflate.h>
 
-#include "config.h"
+#include "build_config.h"
 #include "http/compress.h"
 
 #if HAVE_BROTLI

@@ -3,7 +3,7 @@
 
 #include <libdeflate.h>
 
-#include "config.h"
+#include "build_config.h"
 #include "http/compress.h"
 #include "test.h"
 

@@ -1,5 +1,5 @@
 /* Tests for http/etag.c: ETag hashing and format, If-None-Match and If-Match parsing. */
-#include "config.h"
+#include "build_config.h"
 #include "http/etag.h"
 #include "test.h"
 
