@@ -287,7 +287,8 @@ static const char *tag(arena_t *a, const char *pre, int64_t n, const char *post)
     p += pl;
     while (nd)
         *p++ = digits[--nd];
-    memcpy(p, post, sl);
+    if (sl)
+        memcpy(p, post, sl);
     p[sl] = '\0';
     return out;
 }
