@@ -1,0 +1,316 @@
+/*
+ * Writing responses: the status line and the headers every response carries (Date,
+ * Content-Length, X-Request-Id, X-Response-Time, Server-Timing, the security headers, CORS),
+ * compression and strong ETags for cacheable GETs, problem+json errors, the access log line.
+ * Pipelined answers are appended to the connection's output in request order; an answer
+ * given from a completion (an asynchronous handler) resumes the connection afterwards.
+ */
+#include "http/server.h"
+#include "http/server_internal.h"
+#include "core/common.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/logmask.h"
+#include "http/compress.h"
+#include "http/cors.h"
+#include "http/etag.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    int code;
+    const char *text;
+} status_texts[] = {
+    {100, "Continue"},          {200, "OK"},
+    {201, "Created"},           {202, "Accepted"},
+    {204, "No Content"},        {304, "Not Modified"},
+    {400, "Bad Request"},       {401, "Unauthorized"},
+    {403, "Forbidden"},         {404, "Not Found"},
+    {405, "Method Not Allowed"}, {408, "Request Timeout"},
+    {409, "Conflict"},          {412, "Precondition Failed"},
+    {413, "Content Too Large"}, {414, "URI Too Long"},
+    {415, "Unsupported Media Type"}, {417, "Expectation Failed"},
+    {422, "Unprocessable Content"}, {428, "Precondition Required"},
+    {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"},
+    {502, "Bad Gateway"},       {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},   {505, "HTTP Version Not Supported"},
+};
+
+static int status_slot(int status)
+{
+    for (size_t i = 0; i < ARRAY_LEN(status_texts) && i < HTTP_STATUS_SLOTS - 1; i++)
+        if (status_texts[i].code == status)
+            return (int)i;
+    return HTTP_STATUS_SLOTS - 1;
+}
+
+int http_status_of_slot(int slot)
+{
+    return slot >= 0 && slot < (int)ARRAY_LEN(status_texts) && slot < HTTP_STATUS_SLOTS - 1 ? status_texts[slot].code
+                                                                                            : 0;
+}
+
+
+
+const char *http_status_text(int status)
+{
+    for (size_t i = 0; i < ARRAY_LEN(status_texts); i++)
+        if (status_texts[i].code == status)
+            return status_texts[i].text;
+    return "Unknown";
+}
+
+void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    buf_append(&ctx->headers, name, name_len);
+    buf_append(&ctx->headers, LIT(": "));
+    buf_append(&ctx->headers, value, value_len);
+    buf_append(&ctx->headers, LIT("\r\n"));
+}
+
+/* Microseconds as "0.412" into out (at least 24 bytes); returns the length. */
+static size_t format_ms(uint64_t us, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t whole = us / 1000;
+    do {
+        tmp[n++] = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n++] = '.';
+    out[n++] = (char)('0' + us / 100 % 10);
+    out[n++] = (char)('0' + us / 10 % 10);
+    out[n++] = (char)('0' + us % 10);
+    return n;
+}
+
+static void put_ms(buf_t *b, uint64_t us)
+{
+    char ms[24];
+    buf_append(b, ms, format_ms(us, ms));
+}
+
+static const char security_headers[] = "X-Content-Type-Options: nosniff\r\n"
+                                       "X-Frame-Options: DENY\r\n"
+                                       "Referrer-Policy: no-referrer\r\n"
+                                       "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                                       "Cross-Origin-Resource-Policy: same-origin\r\n";
+
+static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t bytes, uint64_t us)
+{
+    int level = status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (level < g_log_level)
+        return;
+    if (status < 400 && g_config.log_sample > 1 && (s->log_counter++ % (uint64_t)g_config.log_sample) != 0)
+        return;
+    buf_t *b = log_line_begin(level, "request");
+    if (!b)
+        return;
+    char ip[INET6_ADDRSTRLEN] = "-";
+    if (ctx->peer_family)
+        inet_ntop(ctx->peer_family, ctx->peer_addr, ip, sizeof(ip));
+    buf_append(b, LIT(",\"request_id\":"));
+    json_str(b, ctx->request_id, ctx->request_id_len);
+    buf_append(b, LIT(",\"method\":"));
+    json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-", ctx->req.method_str.p ? ctx->req.method_str.len : 1);
+    buf_append(b, LIT(",\"route\":"));
+    const char *rn = ctx->route && ctx->route->name ? ctx->route->name : "-";
+    json_str(b, rn, strlen(rn));
+    buf_append(b, LIT(",\"path\":"));
+    json_str(b, ctx->path.p ? ctx->path.p : "-", ctx->path.p ? MIN(ctx->path.len, 256) : 1);
+    buf_append(b, LIT(",\"status\":"));
+    buf_append_u64(b, (uint64_t)status);
+    buf_append(b, LIT(",\"dur_ms\":"));
+    put_ms(b, us);
+    buf_append(b, LIT(",\"bytes\":"));
+    buf_append_u64(b, bytes);
+    buf_append(b, LIT(",\"client\":"));
+    json_str(b, ip, strlen(ip));
+    if (ctx->key_prefix[0]) {
+        buf_append(b, LIT(",\"key_prefix\":"));
+        json_str(b, ctx->key_prefix, strlen(ctx->key_prefix));
+    }
+    /* a refused body helps whoever debugs the client: logged with its secrets masked */
+    if (status >= 400 && status < 500 && ctx->body.len) {
+        buf_append(b, LIT(",\"body\":"));
+        log_mask_json(b, ctx->body.p, ctx->body.len);
+    }
+    log_line_end(b);
+}
+
+void http_respond(http_ctx_t *ctx, int status, const char *content_type)
+{
+    http_server_t *s = ctx->srv;
+    if (ctx->capture) {
+        /* a cache fill takes the response (it answers from what it stored) */
+        http_capture_fn capture = ctx->capture;
+        ctx->capture = NULL;
+        if (capture(ctx, status, content_type))
+            return;
+    }
+    const char *body = ctx->resp ? ctx->resp->data : NULL;
+    size_t body_len = ctx->resp ? ctx->resp->len : 0;
+    if (ctx->cacheable && status == 200) {
+        char tag[20];
+        uint64_t etag = http_etag_hash(body, body_len);
+        http_add_header(ctx, LIT("ETag"), tag, http_etag_format(etag, tag));
+        http_add_header(ctx, LIT("Cache-Control"), LIT("private, max-age=0, must-revalidate"));
+        if (ctx->req.if_none_match.len && http_if_none_match(ctx->req.if_none_match, etag))
+            status = 304;
+    }
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (!no_body && body_len >= HTTP_COMPRESS_MIN && content_type && http_compressible_type(content_type)) {
+        http_add_header(ctx, LIT("Vary"), LIT("Accept-Encoding"));
+        http_encoding_t enc = http_negotiate_encoding(ctx->req.accept_encoding);
+        if (enc == HTTP_ENCODING_GZIP || enc == HTTP_ENCODING_BR) {
+            s->zbuf.len = 0;
+            if (http_compress(s->compressor, enc, body, body_len, &s->zbuf)) {
+                const char *name = http_encoding_name(enc);
+                http_add_header(ctx, LIT("Content-Encoding"), name, strlen(name));
+                body = s->zbuf.data;
+                body_len = s->zbuf.len;
+            }
+        }
+    }
+    http_respond_raw(ctx, status, content_type, body, body_len);
+}
+
+void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body, size_t body_len)
+{
+    http_server_t *s = ctx->srv;
+    http_conn_t *c = ctx->conn;
+    ctx->finished = true;
+    ctx->status = status;
+    if (ctx->sub_done) {
+        uint64_t now = clock_now_ns();
+        access_log(s, ctx, status, body_len, now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0);
+        ctx->sub_done(ctx->sub_arg, status, content_type, ctx->head_only ? NULL : body, ctx->head_only ? 0 : body_len);
+        ctx_put(s, ctx);
+        return;
+    }
+    if (!c) { /* the connection closed while an asynchronous handler ran */
+        ctx_put(s, ctx);
+        return;
+    }
+    /* answered from a completion rather than inside dispatch: resume the connection after */
+    bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
+    uint64_t now = clock_now_ns();
+    uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
+    bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
+    if (!keep)
+        c->flags |= CONN_CLOSE_AFTER;
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+
+    if (!c->out)
+        c->out = pool_buf(s);
+    buf_t *o = c->out;
+    buf_reserve(o, 512 + ctx->headers.len + (ctx->head_only || no_body ? 0 : body_len));
+    buf_append(o, LIT("HTTP/1.1 "));
+    buf_append_u64(o, (uint64_t)status);
+    buf_putc(o, ' ');
+    const char *reason = http_status_text(status);
+    buf_append(o, reason, strlen(reason));
+    buf_append(o, LIT("\r\nDate: "));
+    buf_append(o, s->r->date.text, CLOCK_HTTP_DATE_LEN);
+    if (content_type && !no_body) {
+        buf_append(o, LIT("\r\nContent-Type: "));
+        buf_append(o, content_type, strlen(content_type));
+    }
+    if (!no_body) {
+        buf_append(o, LIT("\r\nContent-Length: "));
+        buf_append_u64(o, body_len);
+    }
+    buf_append(o, LIT("\r\nX-Request-Id: "));
+    buf_append(o, ctx->request_id, ctx->request_id_len);
+    char ms[24];
+    size_t ms_len = format_ms(us, ms);
+    buf_append(o, LIT("\r\nX-Response-Time: "));
+    buf_append(o, ms, ms_len);
+    buf_append(o, LIT("ms\r\nServer-Timing: "));
+    if (ctx->timing.len) {
+        buf_append(o, ctx->timing.data, ctx->timing.len);
+        buf_append(o, LIT(", "));
+    }
+    buf_append(o, LIT("total;dur="));
+    buf_append(o, ms, ms_len);
+    buf_append(o, LIT("\r\n"));
+    buf_append(o, security_headers, sizeof(security_headers) - 1);
+    if (g_config.hsts_max_age > 0) {
+        buf_append(o, LIT("Strict-Transport-Security: max-age="));
+        buf_append_u64(o, (uint64_t)g_config.hsts_max_age);
+        buf_append(o, LIT("; includeSubDomains\r\n"));
+    }
+    http_cors_headers(ctx);
+    if (ctx->headers.len)
+        buf_append(o, ctx->headers.data, ctx->headers.len);
+    if (!keep)
+        buf_append(o, LIT("Connection: close\r\n"));
+    else if (ctx->req.version_minor == 0)
+        buf_append(o, LIT("Connection: keep-alive\r\n"));
+    buf_append(o, LIT("\r\n"));
+    if (body_len && !ctx->head_only && !no_body)
+        buf_append(o, body, body_len);
+
+    s->stats.requests++;
+    if (status >= 100 && status < 600)
+        s->stats.by_class[status / 100]++;
+    http_route_stats_t *rs = &s->route_stats[c->listener][ctx->route ? ctx->route->id : 0];
+    rs->status[status_slot(status)]++;
+    hist_record(&rs->latency_us, us);
+    access_log(s, ctx, status, body_len, us);
+
+    /* consume the request's bytes and get ready for the next head */
+    if (c->in) {
+        c->in_start += ctx->head_len + ctx->body_raw;
+        if (c->in_start > c->in->len || ctx->head_len == 0)
+            c->in_start = c->in->len; /* an error answer: the rest of the input is not trusted */
+    }
+    c->state = CONN_HEAD;
+    c->ctx = NULL;
+    c->requests++;
+    ctx_put(s, ctx);
+    if (async && !(c->flags & CONN_CLOSING)) {
+        conn_on_input(s, c);
+        conn_flush(s, c);
+        conn_update_timer(s, c);
+    }
+}
+
+void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size_t len)
+{
+    if (!ctx->resp)
+        ctx->resp = buf_pool_get(&ctx->srv->pool, len);
+    ctx->resp->len = 0;
+    buf_append(ctx->resp, json, len);
+    http_respond(ctx, status, "application/json");
+}
+
+void http_respond_problem(http_ctx_t *ctx, int status, const char *code, const char *detail)
+{
+    if (!ctx->resp)
+        ctx->resp = buf_pool_get(&ctx->srv->pool, 256);
+    if (!ctx->request_id_len)
+        ctx_set_request_id(ctx->srv, ctx);
+    buf_t *b = ctx->resp;
+    b->len = 0;
+    buf_append(b, LIT("{\"type\":\"/problems/"));
+    buf_append(b, code, strlen(code));
+    buf_append(b, LIT("\",\"title\":"));
+    const char *title = http_status_text(status);
+    json_str(b, title, strlen(title));
+    buf_append(b, LIT(",\"status\":"));
+    buf_append_u64(b, (uint64_t)status);
+    buf_append(b, LIT(",\"detail\":"));
+    json_str(b, detail, strlen(detail));
+    buf_append(b, LIT(",\"request_id\":"));
+    json_str(b, ctx->request_id, ctx->request_id_len);
+    buf_putc(b, '}');
+    http_respond(ctx, status, "application/problem+json");
+}
+
