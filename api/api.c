@@ -1,6 +1,7 @@
 #include "api/api.h"
 #include "api/aggregates.h"
 #include "api/batch.h"
+#include "api/bulk.h"
 #include "api/health.h"
 #include "api/me.h"
 #include "api/performance.h"
@@ -14,6 +15,7 @@ void api_register_routes(router_t *rt)
     api_resources_routes(rt);
     api_writes_routes(rt);
     api_aggregates_routes(rt);
+    api_bulk_routes(rt);
     api_performance_routes(rt);
     api_batch_routes(rt);
 }
