@@ -90,7 +90,7 @@ def within(got, want, pct=5):
 
 def test_tier_limit_holds_and_headers():
     clear_buckets()
-    with Server(env=env(RATE_LIMIT_STANDARD="60/60/10")) as s:
+    with Server(limits=True, env=env(RATE_LIMIT_STANDARD="60/60/10")) as s:
         wait_ready(s)
         with Conn(s) as c:
             rs = [c.request("GET", "/api/me", {"X-API-Key": key("standard")}) for _ in range(3)]
@@ -113,7 +113,7 @@ def test_tier_limit_holds_and_headers():
 def test_retry_after_honoured_then_passes():
     clear_buckets()
     k = key("standard")  # org 2's tier, made tiny here
-    with Server(env=env(RATE_LIMIT_STANDARD="10/60/2", RATE_LIMIT_MAX_BLOCK="3600")) as s:
+    with Server(limits=True, env=env(RATE_LIMIT_STANDARD="10/60/2", RATE_LIMIT_MAX_BLOCK="3600")) as s:
         wait_ready(s)
         with Conn(s) as c:
             h = {"X-API-Key": k}
@@ -133,7 +133,7 @@ def test_retry_after_honoured_then_passes():
 
 def test_repeat_violator_block_doubles():
     clear_buckets()
-    with Server(env=env(RATE_LIMIT_STANDARD="10/60/1", RATE_LIMIT_MAX_BLOCK="3600")) as s:
+    with Server(limits=True, env=env(RATE_LIMIT_STANDARD="10/60/1", RATE_LIMIT_MAX_BLOCK="3600")) as s:
         wait_ready(s)
         with Conn(s) as c:
             h = {"X-API-Key": key("standard")}
@@ -145,7 +145,7 @@ def test_repeat_violator_block_doubles():
 def test_two_instances_share_one_budget():
     clear_buckets()
     e = env(RATE_LIMIT_STANDARD="60/60/10")
-    with Server(env=e) as a, Server(env=e) as b:
+    with Server(limits=True, env=e) as a, Server(limits=True, env=e) as b:
         wait_ready(a)
         wait_ready(b)
         k = key("standard")
@@ -165,7 +165,7 @@ def test_two_instances_share_one_budget():
 def test_redis_stopped_local_limits_no_5xx():
     clear_buckets()
     e = env(RATE_LIMIT_STANDARD="60/60/10")
-    with Server(env=e) as s:
+    with Server(limits=True, env=e) as s:
         wait_ready(s)
         try:
             stack("redis-stop")
@@ -181,7 +181,7 @@ def test_redis_stopped_local_limits_no_5xx():
 
 
 def test_unlimited_tier_has_no_headers():
-    with Server(env=env()) as s:
+    with Server(limits=True, env=env()) as s:
         wait_ready(s)
         with Conn(s) as c:
             r = c.request("GET", "/api/me", {"X-API-Key": key("unlimited")})
@@ -190,7 +190,7 @@ def test_unlimited_tier_has_no_headers():
 
 def test_whitelist_skips_limits():
     clear_buckets()
-    with Server(env=env(RATE_LIMIT_STANDARD="10/60/1", RATE_LIMIT_WHITELIST="10.0.0.0/8, 127.0.0.0/8")) as s:
+    with Server(limits=True, env=env(RATE_LIMIT_STANDARD="10/60/1", RATE_LIMIT_WHITELIST="10.0.0.0/8, 127.0.0.0/8")) as s:
         wait_ready(s)
         with Conn(s) as c:
             for _ in range(20):
@@ -199,7 +199,7 @@ def test_whitelist_skips_limits():
 
 
 def test_health_limit_per_ip_and_unauthenticated_budget():
-    with Server(env=env(redis=False, RATE_LIMIT_HEALTH="5/60/5", RATE_LIMIT_IP="3/900/3")) as s:
+    with Server(limits=True, env=env(redis=False, RATE_LIMIT_HEALTH="5/60/5", RATE_LIMIT_IP="3/900/3")) as s:
         wait_ready(s)
         with Conn(s) as c:
             st = [c.request("GET", "/api/health").status for _ in range(8)]
@@ -213,13 +213,13 @@ def test_health_limit_per_ip_and_unauthenticated_budget():
 def test_xff_spoof_ignored_and_trusted_proxy_honoured():
     clear_buckets()
     # untrusted peer: a different X-Forwarded-For per request does not buy a new budget
-    with Server(env=env(redis=False, RATE_LIMIT_IP="2/900/2")) as s:
+    with Server(limits=True, env=env(redis=False, RATE_LIMIT_IP="2/900/2")) as s:
         wait_ready(s)
         with Conn(s) as c:
             st = [c.request("GET", "/api/me", {"X-Forwarded-For": "9.9.9.%d" % i}).status for i in range(3)]
         assert st == [401, 401, 429], st
     # trusted proxy: each client address has its own budget, and the rightmost untrusted hop wins
-    with Server(env=env(redis=False, RATE_LIMIT_IP="2/900/2", TRUSTED_PROXIES="127.0.0.1")) as s:
+    with Server(limits=True, env=env(redis=False, RATE_LIMIT_IP="2/900/2", TRUSTED_PROXIES="127.0.0.1")) as s:
         wait_ready(s)
         with Conn(s) as c:
             def st(xff):
@@ -228,7 +228,7 @@ def test_xff_spoof_ignored_and_trusted_proxy_honoured():
             assert st("6.6.6.6") == 401
             assert st("1.2.3.4, 5.5.5.5") == 429  # spoofed left entry ignored
     # a whitelisted client behind the trusted proxy
-    with Server(env=env(redis=False, RATE_LIMIT_IP="1/900/1", TRUSTED_PROXIES="127.0.0.1",
+    with Server(limits=True, env=env(redis=False, RATE_LIMIT_IP="1/900/1", TRUSTED_PROXIES="127.0.0.1",
                         RATE_LIMIT_WHITELIST="7.7.7.0/24")) as s:
         wait_ready(s)
         with Conn(s) as c:
