@@ -14,6 +14,7 @@
 #include "core/reactor.h"
 #include "cache/redis.h"
 #include "db/db.h"
+#include "db/keys.h"
 #include "db/migrate.h"
 #include "db/seed.h"
 #include "http/server.h"

@@ -1,4 +1,6 @@
 #include "db/seed.h"
+#include "db/cli.h"
+#include "db/keys.h"
 #include "db/migrate.h"
 #include "core/common.h"
 
@@ -984,104 +986,10 @@ static bool gen_tasks(seed_t *s)
     return copy_finish(&c, "tasks") && ok;
 }
 
-/* ---- API keys ---- */
-
-typedef struct {
-    char key[DB_KEY_LEN + 1];
-    char prefix[DB_KEY_PREFIX_LEN + 1];
-    char hash_hex[crypto_hash_sha256_BYTES * 2 + 1];
-} api_key_t;
-
-/* n random characters of [A-Za-z0-9], uniformly (bytes >= 248 are rejected). */
-static void random_alnum(char *out, size_t n)
-{
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char b[64];
-    size_t i = 0;
-    while (i < n) {
-        randombytes_buf(b, sizeof(b));
-        for (size_t j = 0; j < sizeof(b) && i < n; j++)
-            if (b[j] < 248)
-                out[i++] = alphabet[b[j] % 62];
-    }
-    out[n] = '\0';
-}
-
-static void api_key_make(api_key_t *k)
-{
-    char secret[33];
-    unsigned char hash[crypto_hash_sha256_BYTES];
-    random_alnum(k->prefix, DB_KEY_PREFIX_LEN);
-    random_alnum(secret, 32);
-    snprintf(k->key, sizeof(k->key), "crmd_%s_%s", k->prefix, secret);
-    crypto_hash_sha256(hash, (const unsigned char *)k->key, strlen(k->key));
-    sodium_bin2hex(k->hash_hex, sizeof(k->hash_hex), hash, sizeof(hash));
-    sodium_memzero(secret, sizeof(secret));
-}
-
-/* Inserts k for user_id; the server's SQLSTATE into code (may be NULL) on failure. */
-static bool api_key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const api_key_t *k, char *code,
-                           size_t codelen)
-{
-    char org[24], user[24];
-    snprintf(org, sizeof(org), "%lld", (long long)org_id);
-    snprintf(user, sizeof(user), "%lld", (long long)user_id);
-    const char *params[] = {org, user, k->prefix, k->hash_hex};
-    PGresult *r = PQexecParams(conn,
-                               "INSERT INTO api_keys (org_id, user_id, prefix, key_hash)"
-                               " VALUES ($1, $2, $3, decode($4, 'hex'))",
-                               4, NULL, params, NULL, NULL, 0);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (code)
-            snprintf(code, codelen, "%s", state ? state : "");
-        if (!state || strcmp(state, "23505") != 0)
-            fprintf(stderr, "crmd keys: storing key %s: %s", k->prefix, PQresultErrorMessage(r));
-    }
-    PQclear(r);
-    return ok;
-}
-
 /* ---- running it ---- */
 
-static void notice_quiet(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
 
-static PGconn *connect_db(const char *conninfo, const char *who)
-{
-    char app[32];
-    snprintf(app, sizeof(app), "crmd %s", who);
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"10", app, conninfo, NULL};
-    PGconn *conn = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        fprintf(stderr, "crmd %s: cannot connect to the database: %s", who, PQerrorMessage(conn));
-        PQfinish(conn);
-        return NULL;
-    }
-    PQsetNoticeProcessor(conn, notice_quiet, NULL);
-    return conn;
-}
 
-__attribute__((format(printf, 3, 4))) static bool exec_ok(PGconn *conn, const char *who, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(r);
-    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (!ok)
-        fprintf(stderr, "crmd %s: %s: %s", who, sql, PQresultErrorMessage(r));
-    PQclear(r);
-    return ok;
-}
 
 static double now_s(void)
 {
@@ -1128,7 +1036,7 @@ static bool load_all(seed_t *s)
     char list[512] = "";
     for (size_t i = 0; i < ARRAY_LEN(seeded_tables); i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", seeded_tables[i]);
-    if (!exec_ok(s->conn, "seed", "TRUNCATE %s RESTART IDENTITY CASCADE", list))
+    if (!db_cli_exec(s->conn, "seed", "TRUNCATE %s RESTART IDENTITY CASCADE", list))
         return false;
     /* Partitions for every month the activities span, whenever the migration ran. */
     char from[16], to[16];
@@ -1138,7 +1046,7 @@ static bool load_all(seed_t *s)
     snprintf(from, sizeof(from), "%04d-%02u-%02u", y, m, d);
     civil_from_days((s->now + 92 * DAY) / DAY, &y, &m, &d);
     snprintf(to, sizeof(to), "%04d-%02u-%02u", y, m, d);
-    if (!exec_ok(s->conn, "seed", "SELECT crmd_ensure_activity_partitions('%s', '%s')", from, to))
+    if (!db_cli_exec(s->conn, "seed", "SELECT crmd_ensure_activity_partitions('%s', '%s')", from, to))
         return false;
     for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
         double t0 = now_s();
@@ -1150,7 +1058,7 @@ static bool load_all(seed_t *s)
     for (size_t i = 0; i < ARRAY_LEN(seeded_tables); i++) {
         if (strcmp(seeded_tables[i], "idempotency_keys") == 0)
             continue;
-        if (!exec_ok(
+        if (!db_cli_exec(
                 s->conn, "seed",
                 "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM %s),"
                 " false)",
@@ -1161,7 +1069,7 @@ static bool load_all(seed_t *s)
 }
 
 /* Writes the keys as JSON to path (through a temporary file, mode 0600). */
-static bool write_keys_json(const char *path, const api_key_t keys[NORGS * 2])
+static bool write_keys_json(const char *path, const db_api_key_t keys[NORGS * 2])
 {
     char tmp[4096], dir[4096];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
@@ -1232,29 +1140,29 @@ int db_seed_run(const char *conninfo, double scale, const char *keys_out_path)
     s.companies = xcalloc((size_t)n.companies, sizeof(company_t));
     s.contacts = xcalloc((size_t)n.contacts, sizeof(contact_t));
     s.deals = xcalloc((size_t)n.deals, sizeof(deal_t));
-    api_key_t keys[NORGS * 2];
+    db_api_key_t keys[NORGS * 2];
     int rc = 1;
     double t0 = now_s();
 
-    if (!(s.conn = connect_db(conninfo, "seed")))
+    if (!(s.conn = db_cli_connect(conninfo, "seed")))
         goto out;
-    if (!exec_ok(s.conn, "seed", "SET TimeZone = 'UTC'") || !exec_ok(s.conn, "seed", "BEGIN"))
+    if (!db_cli_exec(s.conn, "seed", "SET TimeZone = 'UTC'") || !db_cli_exec(s.conn, "seed", "BEGIN"))
         goto out;
     printf("seeding scale %g:\n", scale);
     if (!load_all(&s))
         goto rollback;
     for (int k = 0; k < NORGS; k++) {
         for (int role = 0; role < 2; role++) {
-            api_key_t *key = &keys[k * 2 + role];
-            api_key_make(key);
-            if (!api_key_insert(s.conn, s.plan[k].id, s.plan[k].users_first + role, key, NULL, 0))
+            db_api_key_t *key = &keys[k * 2 + role];
+            db_key_make(key);
+            if (!db_key_insert(s.conn, s.plan[k].id, s.plan[k].users_first + role, key, NULL, 0))
                 goto rollback;
         }
     }
-    if (!exec_ok(s.conn, "seed", "COMMIT"))
+    if (!db_cli_exec(s.conn, "seed", "COMMIT"))
         goto out;
     double t_load = now_s() - t0;
-    if (!exec_ok(
+    if (!db_cli_exec(
             s.conn, "seed",
             "ANALYZE organizations, users, api_keys, stages, companies, contacts, deals, activities, tasks"))
         goto out;
@@ -1281,107 +1189,4 @@ out:
     return rc;
 }
 
-int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char *key_out, size_t n)
-{
-    if (!role || (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
-        fprintf(stderr, "crmd keys: --role must be admin or member\n");
-        return 1;
-    }
-    if (n <= DB_KEY_LEN) {
-        fprintf(stderr, "crmd keys: key buffer too small\n");
-        return 1;
-    }
-    if (sodium_init() < 0) {
-        fprintf(stderr, "crmd keys: libsodium failed to initialize\n");
-        return 1;
-    }
-    PGconn *conn = connect_db(conninfo, "keys");
-    if (!conn)
-        return 1;
-    int rc = 1;
-    char org[24];
-    snprintf(org, sizeof(org), "%lld", (long long)org_id);
-    api_key_t k;
-    /* A prefix collision (62^8 prefixes) is retried with a new key. */
-    for (int attempt = 0; attempt < 3 && rc; attempt++) {
-        if (!exec_ok(conn, "keys", "BEGIN"))
-            break;
-        const char *p1[] = {org};
-        PGresult *r =
-            PQexecParams(conn, "SELECT 1 FROM organizations WHERE id = $1", 1, NULL, p1, NULL, NULL, 0);
-        bool found = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
-        if (PQresultStatus(r) != PGRES_TUPLES_OK)
-            fprintf(stderr, "crmd keys: %s", PQresultErrorMessage(r));
-        else if (!found)
-            fprintf(stderr, "crmd keys: no organization %lld\n", (long long)org_id);
-        PQclear(r);
-        if (!found)
-            break;
-        api_key_make(&k);
-        char name[32];
-        snprintf(name, sizeof(name), "key %s", k.prefix);
-        const char *p2[] = {org, name, role};
-        r = PQexecParams(conn, "INSERT INTO users (org_id, name, role) VALUES ($1, $2, $3) RETURNING id", 3,
-                         NULL, p2, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            fprintf(stderr, "crmd keys: creating the key's user: %s", PQresultErrorMessage(r));
-            PQclear(r);
-            break;
-        }
-        int64_t user = atoll(PQgetvalue(r, 0, 0));
-        PQclear(r);
-        char code[8] = "";
-        if (!api_key_insert(conn, org_id, user, &k, code, sizeof(code))) {
-            PQclear(PQexec(conn, "ROLLBACK"));
-            if (strcmp(code, "23505") == 0)
-                continue;
-            break;
-        }
-        if (exec_ok(conn, "keys", "COMMIT")) {
-            snprintf(key_out, n, "%s", k.key);
-            rc = 0;
-        }
-    }
-    if (rc)
-        PQclear(PQexec(conn, "ROLLBACK"));
-    sodium_memzero(&k, sizeof(k));
-    PQfinish(conn);
-    return rc;
-}
 
-int db_keys_revoke(const char *conninfo, const char *prefix)
-{
-    char pfx[DB_KEY_PREFIX_LEN + 1];
-    if (prefix && strncmp(prefix, "crmd_", 5) == 0)
-        prefix += 5;
-    if (!prefix || strlen(prefix) < DB_KEY_PREFIX_LEN ||
-        (prefix[DB_KEY_PREFIX_LEN] && prefix[DB_KEY_PREFIX_LEN] != '_')) {
-        fprintf(stderr, "crmd keys: a key prefix is %d characters (the part after crmd_)\n",
-                DB_KEY_PREFIX_LEN);
-        return 1;
-    }
-    memcpy(pfx, prefix, DB_KEY_PREFIX_LEN);
-    pfx[DB_KEY_PREFIX_LEN] = '\0';
-    PGconn *conn = connect_db(conninfo, "keys");
-    if (!conn)
-        return 1;
-    const char *params[] = {pfx};
-    PGresult *r =
-        PQexecParams(conn,
-                     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE prefix = $1"
-                     " RETURNING revoked_at = now()",
-                     1, NULL, params, NULL, NULL, 0);
-    int rc = 1;
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        fprintf(stderr, "crmd keys: %s", PQresultErrorMessage(r));
-    else if (PQntuples(r) == 0)
-        fprintf(stderr, "crmd keys: no key with prefix %s\n", pfx);
-    else {
-        printf(strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? "revoked key %s\n" : "key %s was already revoked\n",
-               pfx);
-        rc = 0;
-    }
-    PQclear(r);
-    PQfinish(conn);
-    return rc;
-}

@@ -9,9 +9,7 @@
 #include <stdint.h>
 
 /* Length of an API key, crmd_<8 char prefix>_<32 char secret>, without the NUL. */
-#define DB_KEY_LEN 46
 /* Length of a key's prefix. */
-#define DB_KEY_PREFIX_LEN 8
 
 /* Row counts that db_seed_run loads at a scale. */
 typedef struct {
@@ -37,19 +35,6 @@ void db_seed_counts(double scale, db_seed_counts_t *out);
  */
 int db_seed_run(const char *conninfo, double scale, const char *keys_out_path);
 
-/*
- * Creates an API key for organization org_id with role "admin" or "member": a new user named
- * "key <prefix>" with that role owns it. Only SHA-256 of the key is stored. Writes the key
- * (DB_KEY_LEN chars and a NUL: n must exceed DB_KEY_LEN) to key_out. Returns 0, or 1 after
- * printing the reason to stderr.
- */
-int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char *key_out, size_t n);
 
-/*
- * Revokes the key with this prefix (the 8 characters after "crmd_"; a whole key is accepted
- * too). Returns 0 when revoked or already revoked, 1 when no such key or on error (reason
- * printed to stderr).
- */
-int db_keys_revoke(const char *conninfo, const char *prefix);
 
 #endif

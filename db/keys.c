@@ -1,0 +1,171 @@
+/*
+ * API keys: "crmd_<8-char prefix>_<32-char secret>", random from libsodium; only the SHA-256
+ * of the whole key and its prefix are stored. Used by `crmd keys create|revoke` and by the
+ * seed's demo keys.
+ */
+#include "db/keys.h"
+#include "db/cli.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+
+/* n random characters of [A-Za-z0-9], uniformly (bytes >= 248 are rejected). */
+static void random_alnum(char *out, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char b[64];
+    size_t i = 0;
+    while (i < n) {
+        randombytes_buf(b, sizeof(b));
+        for (size_t j = 0; j < sizeof(b) && i < n; j++)
+            if (b[j] < 248)
+                out[i++] = alphabet[b[j] % 62];
+    }
+    out[n] = '\0';
+}
+
+void db_key_make(db_api_key_t *k)
+{
+    char secret[33];
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    random_alnum(k->prefix, DB_KEY_PREFIX_LEN);
+    random_alnum(secret, 32);
+    snprintf(k->key, sizeof(k->key), "crmd_%s_%s", k->prefix, secret);
+    crypto_hash_sha256(hash, (const unsigned char *)k->key, strlen(k->key));
+    sodium_bin2hex(k->hash_hex, sizeof(k->hash_hex), hash, sizeof(hash));
+    sodium_memzero(secret, sizeof(secret));
+}
+
+/* Inserts k for user_id; the server's SQLSTATE into code (may be NULL) on failure. */
+bool db_key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const db_api_key_t *k, char *code,
+                   size_t codelen)
+{
+    char org[24], user[24];
+    snprintf(org, sizeof(org), "%lld", (long long)org_id);
+    snprintf(user, sizeof(user), "%lld", (long long)user_id);
+    const char *params[] = {org, user, k->prefix, k->hash_hex};
+    PGresult *r = PQexecParams(conn,
+                               "INSERT INTO api_keys (org_id, user_id, prefix, key_hash)"
+                               " VALUES ($1, $2, $3, decode($4, 'hex'))",
+                               4, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (code)
+            snprintf(code, codelen, "%s", state ? state : "");
+        if (!state || strcmp(state, "23505") != 0)
+            fprintf(stderr, "crmd keys: storing key %s: %s", k->prefix, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    return ok;
+}
+
+
+int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char *key_out, size_t n)
+{
+    if (!role || (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
+        fprintf(stderr, "crmd keys: --role must be admin or member\n");
+        return 1;
+    }
+    if (n <= DB_KEY_LEN) {
+        fprintf(stderr, "crmd keys: key buffer too small\n");
+        return 1;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "crmd keys: libsodium failed to initialize\n");
+        return 1;
+    }
+    PGconn *conn = db_cli_connect(conninfo, "keys");
+    if (!conn)
+        return 1;
+    int rc = 1;
+    char org[24];
+    snprintf(org, sizeof(org), "%lld", (long long)org_id);
+    db_api_key_t k;
+    /* A prefix collision (62^8 prefixes) is retried with a new key. */
+    for (int attempt = 0; attempt < 3 && rc; attempt++) {
+        if (!db_cli_exec(conn, "keys", "BEGIN"))
+            break;
+        const char *p1[] = {org};
+        PGresult *r =
+            PQexecParams(conn, "SELECT 1 FROM organizations WHERE id = $1", 1, NULL, p1, NULL, NULL, 0);
+        bool found = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fprintf(stderr, "crmd keys: %s", PQresultErrorMessage(r));
+        else if (!found)
+            fprintf(stderr, "crmd keys: no organization %lld\n", (long long)org_id);
+        PQclear(r);
+        if (!found)
+            break;
+        db_key_make(&k);
+        char name[32];
+        snprintf(name, sizeof(name), "key %s", k.prefix);
+        const char *p2[] = {org, name, role};
+        r = PQexecParams(conn, "INSERT INTO users (org_id, name, role) VALUES ($1, $2, $3) RETURNING id", 3,
+                         NULL, p2, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "crmd keys: creating the key's user: %s", PQresultErrorMessage(r));
+            PQclear(r);
+            break;
+        }
+        int64_t user = atoll(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        char code[8] = "";
+        if (!db_key_insert(conn, org_id, user, &k, code, sizeof(code))) {
+            PQclear(PQexec(conn, "ROLLBACK"));
+            if (strcmp(code, "23505") == 0)
+                continue;
+            break;
+        }
+        if (db_cli_exec(conn, "keys", "COMMIT")) {
+            snprintf(key_out, n, "%s", k.key);
+            rc = 0;
+        }
+    }
+    if (rc)
+        PQclear(PQexec(conn, "ROLLBACK"));
+    sodium_memzero(&k, sizeof(k));
+    PQfinish(conn);
+    return rc;
+}
+
+int db_keys_revoke(const char *conninfo, const char *prefix)
+{
+    char pfx[DB_KEY_PREFIX_LEN + 1];
+    if (prefix && strncmp(prefix, "crmd_", 5) == 0)
+        prefix += 5;
+    if (!prefix || strlen(prefix) < DB_KEY_PREFIX_LEN ||
+        (prefix[DB_KEY_PREFIX_LEN] && prefix[DB_KEY_PREFIX_LEN] != '_')) {
+        fprintf(stderr, "crmd keys: a key prefix is %d characters (the part after crmd_)\n",
+                DB_KEY_PREFIX_LEN);
+        return 1;
+    }
+    memcpy(pfx, prefix, DB_KEY_PREFIX_LEN);
+    pfx[DB_KEY_PREFIX_LEN] = '\0';
+    PGconn *conn = db_cli_connect(conninfo, "keys");
+    if (!conn)
+        return 1;
+    const char *params[] = {pfx};
+    PGresult *r =
+        PQexecParams(conn,
+                     "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE prefix = $1"
+                     " RETURNING revoked_at = now()",
+                     1, NULL, params, NULL, NULL, 0);
+    int rc = 1;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "crmd keys: %s", PQresultErrorMessage(r));
+    else if (PQntuples(r) == 0)
+        fprintf(stderr, "crmd keys: no key with prefix %s\n", pfx);
+    else {
+        printf(strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? "revoked key %s\n" : "key %s was already revoked\n",
+               pfx);
+        rc = 0;
+    }
+    PQclear(r);
+    PQfinish(conn);
+    return rc;
+}
