@@ -1,7 +1,7 @@
 -- bench/companies.lua: GET /api/companies/{id} with a random id per request, for wrk 4.x.
 --
 --   wrk -t1 -c64 -d10s --latency -H 'X-API-Key: KEY' -s bench/companies.lua \
---       http://127.0.0.1:PORT/api/companies/ -- IDS_FILE
+--       http://127.0.0.1:PORT/api/companies/ -- IDS_FILE [DEPTH]
 --
 -- IDS_FILE holds one company id per line: bench/run writes the ids of the benchmark
 -- organization (org 3), whose key is sent; an id of another organization answers 404, which
@@ -11,6 +11,7 @@
 -- request makes crmd read a row from PostgreSQL that is unlikely to be the previous one.
 
 local reqs = {}
+local depth = 1
 
 function init(args)
    local file = args[1] or error("usage: -s companies.lua URL -- IDS_FILE")
@@ -32,9 +33,17 @@ function init(args)
    if #reqs == 0 then
       error("no ids in " .. file)
    end
+   depth = tonumber(args[2]) or 1
    math.randomseed(os.time())
 end
 
 function request()
-   return reqs[math.random(#reqs)]
+   if depth <= 1 then
+      return reqs[math.random(#reqs)]
+   end
+   local batch = {}
+   for i = 1, depth do
+      batch[i] = reqs[math.random(#reqs)]
+   end
+   return table.concat(batch)
 end
