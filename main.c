@@ -75,7 +75,7 @@ static void *worker_main(void *arg)
         /* without REDIS_URL the cache runs on L1 alone */
         if (redis_client_start(&w->reactor, g_config.redis_url, (uint32_t)g_config.redis_timeout_ms) == 0 &&
             w->index == 0)
-            api_cache_subscribe();
+            api_cache_subscribe(&w->reactor);
     }
     pthread_mutex_lock(&start_lock);
     w->init_result = ret;

@@ -11,6 +11,7 @@
 #include "http/server.h"
 
 #include <libdeflate.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,10 @@ typedef struct fill {
     enum cache_tier tier;
     const char *tags[CACHE_TAGS_MAX];
     int ntags;
-    uint64_t versions[CACHE_TAGS_MAX];
-    char *l2_versions[CACHE_TAGS_MAX]; /* Redis tag versions read with the L2 lookup */
+    const char *l1_tags[CACHE_TAGS_MAX]; /* tags plus the clear epoch tag, for L1 */
+    int l1_ntags;
+    uint64_t versions[CACHE_TAGS_MAX];   /* of l1_tags, read before the database is asked */
+    char *l2_versions[CACHE_TAGS_MAX + 1]; /* Redis versions of tags and of the clear epoch */
     bool l2_checked;                   /* the L2 lookup answered (versions above are valid) */
     bool bypass;
     http_ctx_t *ctx;
@@ -69,36 +72,84 @@ static __thread struct libdeflate_decompressor *tl_inflate;
 
 static redis_script_t lookup_script, fill_script, invalidate_script, clear_l2_script;
 
+/* KEYS: c:key, v:tag..., v:*all → {record or false, pttl, versions..., *all version} */
 static const char lookup_lua[] = "local out = {redis.call('GET', KEYS[1]) or false, redis.call('PTTL', KEYS[1])}\n"
                                  "for i = 2, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '0' end\n"
                                  "return out\n";
+/* KEYS: c:key, v:tag x n, z:tag x n, v:*all; ARGV: record, ttl, n, versions x n, *all version.
+ * Tag sets are sorted by expiry and pruned on every fill, so they hold live keys only. */
 static const char fill_lua[] = "local n = tonumber(ARGV[3])\n"
                                "for i = 1, n do\n"
                                "  if (redis.call('GET', KEYS[1 + i]) or '0') ~= ARGV[3 + i] then return 0 end\n"
                                "end\n"
-                               "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+                               "if (redis.call('GET', KEYS[2 + 2 * n]) or '0') ~= ARGV[4 + n] then return 0 end\n"
+                               "local ttl = tonumber(ARGV[2])\n"
+                               "local t = redis.call('TIME')\n"
+                               "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+                               "redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)\n"
                                "for i = 1, n do\n"
-                               "  redis.call('SADD', KEYS[1 + n + i], KEYS[1])\n"
-                               "  redis.call('PEXPIRE', KEYS[1 + n + i], tonumber(ARGV[2]) + 60000)\n"
+                               "  local z = KEYS[1 + n + i]\n"
+                               "  redis.call('ZADD', z, now + ttl, KEYS[1])\n"
+                               "  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)\n"
+                               "  redis.call('PEXPIRE', z, ttl + 60000)\n"
                                "end\n"
                                "return 1\n";
+/* KEYS: v:tag, z:tag; ARGV: channel, tag → entries removed */
 static const char invalidate_lua[] = "redis.call('INCR', KEYS[1])\n"
                                      "redis.call('PEXPIRE', KEYS[1], 7200000)\n"
-                                     "local m = redis.call('SMEMBERS', KEYS[2])\n"
+                                     "local m = redis.call('ZRANGE', KEYS[2], 0, -1)\n"
                                      "for _, k in ipairs(m) do redis.call('DEL', k) end\n"
                                      "redis.call('DEL', KEYS[2])\n"
                                      "redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
                                      "return #m\n";
-static const char clear_l2_lua[] = "local n, cursor = 0, '0'\n"
-                                   "repeat\n"
-                                   "  local r = redis.call('SCAN', cursor, 'MATCH', 'crmd:[ct]:*', 'COUNT', 1000)\n"
-                                   "  cursor = r[1]\n"
-                                   "  for _, k in ipairs(r[2]) do\n"
-                                   "    if string.sub(k, 1, 7) == 'crmd:c:' then n = n + 1 end\n"
-                                   "    redis.call('DEL', k)\n"
-                                   "  end\n"
-                                   "until cursor == '0'\n"
-                                   "return n\n";
+/* One bounded step of clearing L2 (the caller loops on the cursor, so Redis is never held
+ * long): ARGV: cursor → {next cursor, entries removed}. Step 0 also moves the clear epoch,
+ * so that fills racing the clear are refused. */
+static const char clear_l2_lua[] = "if ARGV[1] == '0' then redis.call('INCR', 'crmd:v:*all') end\n"
+                                   "local r = redis.call('SCAN', ARGV[1], 'MATCH', 'crmd:[cz]:*', 'COUNT', 500)\n"
+                                   "local n = 0\n"
+                                   "for _, k in ipairs(r[2]) do\n"
+                                   "  if string.sub(k, 1, 7) == 'crmd:c:' then n = n + 1 end\n"
+                                   "  redis.call('DEL', k)\n"
+                                   "end\n"
+                                   "return {r[1], n}\n";
+
+/* L1 entries also carry this tag, so that a fill that started before a clear is refused. */
+#define CLEAR_TAG "*all"
+
+/* ---- invalidations Redis did not take ----
+ * A write's invalidation that could not reach Redis (down, timed out) left L2 and the other
+ * instances stale. Such tags are kept here, L2 is not used by this process while any are
+ * kept, and the subscriber thread replays them once Redis answers again. */
+#define PENDING_MAX 4096
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *pending[PENDING_MAX];
+static int npending;
+static _Atomic bool pending_any, pending_overflow;
+static timer_entry_t replay_timer;
+static reactor_t *replay_reactor;
+
+static void pending_add(const char *tag)
+{
+    pthread_mutex_lock(&pending_lock);
+    bool dup = false;
+    for (int i = 0; i < npending && !dup; i++)
+        dup = strcmp(pending[i], tag) == 0;
+    if (!dup) {
+        if (npending < PENDING_MAX)
+            pending[npending++] = xstrndup(tag, strlen(tag));
+        else
+            atomic_store(&pending_overflow, true); /* replaying then means clearing everything */
+    }
+    atomic_store(&pending_any, true);
+    pthread_mutex_unlock(&pending_lock);
+}
+
+/* L2 may be read and written: Redis is up and owes us no invalidation. */
+static bool l2_usable(void)
+{
+    return redis_connected() && !atomic_load_explicit(&pending_any, memory_order_relaxed);
+}
 
 void api_cache_init(size_t l1_bytes)
 {
@@ -169,6 +220,15 @@ void api_cache_thread_free(void)
 }
 
 /* A message on the invalidation channel: a tag, or "*l1" (drop the whole L1). */
+size_t api_cache_clear_l1_local(void)
+{
+    if (!l1)
+        return 0;
+    cache_invalidate_tag(l1, CLEAR_TAG); /* fills in flight now become stale */
+    return cache_clear(l1);
+}
+
+/* A message on the invalidation channel: a tag, or "*l1" (drop the whole L1). */
 static void on_invalidate_message(const char *channel, const char *msg, size_t len, void *arg)
 {
     if (!l1 || len == 0 || len > 200)
@@ -177,7 +237,7 @@ static void on_invalidate_message(const char *channel, const char *msg, size_t l
     memcpy(tag, msg, len);
     tag[len] = '\0';
     if (strcmp(tag, "*l1") == 0)
-        cache_clear(l1);
+        api_cache_clear_l1_local();
     else
         cache_invalidate_tag(l1, tag);
 }
@@ -185,43 +245,45 @@ static void on_invalidate_message(const char *channel, const char *msg, size_t l
 /* The subscription came back after a gap: invalidations may have been missed. */
 static void on_resubscribe(const char *channel, void *arg)
 {
-    if (l1) {
-        size_t n = cache_clear(l1);
-        log_fields(LOG_WARN, "cache invalidation channel restored: L1 dropped", "#entries", (int64_t)n, NULL);
-    }
-}
-
-void api_cache_subscribe(void)
-{
-    redis_subscribe(INVALIDATE_CHANNEL, on_invalidate_message, on_resubscribe, NULL);
+    size_t n = api_cache_clear_l1_local();
+    log_fields(LOG_WARN, "cache invalidation channel restored: L1 dropped", "#entries", (int64_t)n, NULL);
 }
 
 typedef struct {
     void (*done)(void *arg, int64_t n, bool ok);
     void *arg;
+    char tag[256]; /* an invalidation's tag (empty for clears) */
 } count_cb_t;
 
 static void count_reply(void *arg, redisReply *reply, int status)
 {
     count_cb_t *c = arg;
     bool ok = status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_INTEGER;
+    if (!ok && c->tag[0])
+        pending_add(c->tag);
     if (c->done)
         c->done(c->arg, ok ? reply->integer : 0, ok);
     free(c);
+}
+
+static void invalidate_l2(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg)
+{
+    char vkey[256], zkey[256];
+    snprintf(vkey, sizeof(vkey), "crmd:v:%s", tag);
+    snprintf(zkey, sizeof(zkey), "crmd:z:%s", tag);
+    const char *argv[4] = {vkey, zkey, INVALIDATE_CHANNEL, tag};
+    count_cb_t *c = xcalloc(1, sizeof(*c));
+    c->done = done;
+    c->arg = arg;
+    snprintf(c->tag, sizeof(c->tag), "%s", tag);
+    redis_eval(&invalidate_script, 2, 4, argv, NULL, count_reply, c);
 }
 
 void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg)
 {
     if (l1)
         cache_invalidate_tag(l1, tag);
-    char vkey[256], tkey[256];
-    snprintf(vkey, sizeof(vkey), "crmd:v:%s", tag);
-    snprintf(tkey, sizeof(tkey), "crmd:t:%s", tag);
-    const char *argv[4] = {vkey, tkey, INVALIDATE_CHANNEL, tag};
-    count_cb_t *c = xmalloc(sizeof(*c));
-    c->done = done;
-    c->arg = arg;
-    redis_eval(&invalidate_script, 2, 4, argv, NULL, count_reply, c);
+    invalidate_l2(tag, done, arg);
 }
 
 void api_cache_invalidate(const char *tag)
@@ -231,18 +293,95 @@ void api_cache_invalidate(const char *tag)
 
 void api_cache_clear_l1_everywhere(void)
 {
-    if (l1)
-        cache_clear(l1);
+    api_cache_clear_l1_local();
     redis_publish(INVALIDATE_CHANNEL, "*l1", 3, NULL, NULL);
+}
+
+typedef struct {
+    void (*done)(void *arg, int64_t n, bool ok);
+    void *arg;
+    int64_t removed;
+} clear_t;
+
+static void clear_step(clear_t *c, const char *cursor);
+
+static void clear_reply(void *arg, redisReply *reply, int status)
+{
+    clear_t *c = arg;
+    if (status != REDIS_STATUS_OK || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING || reply->element[1]->type != REDIS_REPLY_INTEGER) {
+        if (c->done)
+            c->done(c->arg, c->removed, false);
+        free(c);
+        return;
+    }
+    c->removed += reply->element[1]->integer;
+    if (strcmp(reply->element[0]->str, "0") == 0) {
+        if (c->done)
+            c->done(c->arg, c->removed, true);
+        free(c);
+        return;
+    }
+    char next[32];
+    snprintf(next, sizeof(next), "%s", reply->element[0]->str);
+    clear_step(c, next);
+}
+
+static void clear_step(clear_t *c, const char *cursor)
+{
+    const char *argv[1] = {cursor};
+    redis_eval(&clear_l2_script, 0, 1, argv, NULL, clear_reply, c);
 }
 
 void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg)
 {
-    const char *argv[1] = {"x"};
-    count_cb_t *c = xmalloc(sizeof(*c));
+    clear_t *c = xcalloc(1, sizeof(*c));
     c->done = done;
     c->arg = arg;
-    redis_eval(&clear_l2_script, 0, 0, argv, NULL, count_reply, c);
+    clear_step(c, "0");
+}
+
+/* Replays kept invalidations once Redis answers (on the subscriber thread). */
+static void overflow_cleared(void *arg, int64_t n, bool ok)
+{
+    if (!ok)
+        return; /* still owed: the next replay tries again */
+    pthread_mutex_lock(&pending_lock);
+    atomic_store(&pending_overflow, false);
+    atomic_store(&pending_any, npending > 0);
+    pthread_mutex_unlock(&pending_lock);
+    redis_publish(INVALIDATE_CHANNEL, "*l1", 3, NULL, NULL);
+}
+
+static void on_replay_timer(timer_entry_t *e)
+{
+    if (atomic_load(&pending_any) && redis_connected()) {
+        char *tags[PENDING_MAX];
+        pthread_mutex_lock(&pending_lock);
+        int n = npending;
+        memcpy(tags, pending, sizeof(char *) * (size_t)n);
+        npending = 0;
+        bool overflow = atomic_load(&pending_overflow);
+        if (!overflow)
+            atomic_store(&pending_any, false); /* a failed replay adds its tag back */
+        pthread_mutex_unlock(&pending_lock);
+        for (int i = 0; i < n; i++) {
+            invalidate_l2(tags[i], NULL, NULL);
+            free(tags[i]);
+        }
+        if (overflow)
+            api_cache_clear_l2(overflow_cleared, NULL);
+        log_fields(LOG_INFO, "replayed cache invalidations Redis had missed", "#tags", (int64_t)n, NULL);
+    }
+    timer_add(&replay_reactor->timers, &replay_timer, clock_now_ms() + 250);
+}
+
+void api_cache_subscribe(reactor_t *r)
+{
+    redis_subscribe(INVALIDATE_CHANNEL, on_invalidate_message, on_resubscribe, NULL);
+    replay_reactor = r;
+    timer_init(&replay_timer, on_replay_timer);
+    timer_add(&r->timers, &replay_timer, clock_now_ms() + 250);
 }
 
 /* ---------------------------------------------------------------- keys and tags */
@@ -410,6 +549,12 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
     *p = '\0';
     f->key = k;
     f->key_len = (size_t)(p - k);
+    if (f->ntags >= CACHE_TAGS_MAX)
+        return false; /* no room for the clear epoch tag: not cached */
+    for (int i = 0; i < f->ntags; i++)
+        f->l1_tags[i] = f->tags[i];
+    f->l1_tags[f->ntags] = CLEAR_TAG;
+    f->l1_ntags = f->ntags + 1;
     return f->key_len <= KEY_MAX;
 }
 
@@ -519,14 +664,14 @@ static cache_entry_t *record_decode(fill_t *f, const char *p, size_t n)
             free(plain);
             return NULL;
         }
-        e = cache_entry_new(f->key, f->key_len, plain, ilen, etag, ct, status, f->tier, f->tags, f->ntags,
+        e = cache_entry_new(f->key, f->key_len, plain, ilen, etag, ct, status, f->tier, f->l1_tags, f->l1_ntags,
                             f->versions);
         cache_entry_set_variant(e, CACHE_ENC_GZIP, body, blen);
         free(plain);
     } else {
         if (blen != ilen)
             return NULL;
-        e = cache_entry_new(f->key, f->key_len, body, blen, etag, ct, status, f->tier, f->tags, f->ntags,
+        e = cache_entry_new(f->key, f->key_len, body, blen, etag, ct, status, f->tier, f->l1_tags, f->l1_ntags,
                             f->versions);
     }
     return e;
@@ -566,8 +711,8 @@ static cache_entry_t *make_entry(http_ctx_t *ctx, fill_t *f, const char *content
     buf_t *body = ctx->resp;
     uint64_t etag = http_etag_hash(body->data, body->len);
     cache_entry_t *e = cache_entry_new(f->key, f->key_len, body->data, body->len, etag, content_type, 200, f->tier,
-                                       f->tags, f->ntags, f->versions);
-    if (body->len >= HTTP_COMPRESS_MIN && http_compressible_type(content_type)) {
+                                       f->l1_tags, f->l1_ntags, f->versions);
+    if (body->len > HTTP_COMPRESS_MIN && http_compressible_type(content_type)) {
         buf_t z = BUF_INIT;
         if (http_compress(ctx->srv->compressor, HTTP_ENCODING_GZIP, body->data, body->len, &z))
             cache_entry_set_variant(e, CACHE_ENC_GZIP, z.data, z.len);
@@ -581,17 +726,16 @@ static cache_entry_t *make_entry(http_ctx_t *ctx, fill_t *f, const char *content
     return e;
 }
 
-/* Stores e in L2 if no tag moved since the lookup read the versions. */
+/* Stores e in L2 if no tag (nor the clear epoch) moved since the lookup read the versions. */
 static void l2_store(fill_t *f, cache_entry_t *e)
 {
     int n = f->ntags;
-    const char *argv[3 + 3 * CACHE_TAGS_MAX + 1];
-    size_t lens[3 + 3 * CACHE_TAGS_MAX + 1];
-    buf_t rec = BUF_INIT, keys = BUF_INIT;
+    const char *argv[4 + 3 * CACHE_TAGS_MAX + 2];
+    size_t lens[4 + 3 * CACHE_TAGS_MAX + 2];
+    buf_t rec = BUF_INIT;
     record_encode(e, &rec);
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)cache_tier_ttl_ms(f->tier));
-    /* KEYS: c:key, v:tag..., t:tag...; ARGV: record, ttl, n, versions... */
     char ckey[KEY_MAX + 16];
     int ck = snprintf(ckey, sizeof(ckey), "crmd:c:%.*s", (int)f->key_len, f->key);
     int argc = 0;
@@ -602,20 +746,20 @@ static void l2_store(fill_t *f, cache_entry_t *e)
         argv[argc] = tagkeys[i], lens[argc++] = (size_t)len;
     }
     for (int i = 0; i < n; i++) {
-        int len = snprintf(tagkeys[n + i], sizeof(tagkeys[n + i]), "crmd:t:%s", f->tags[i]);
+        int len = snprintf(tagkeys[n + i], sizeof(tagkeys[n + i]), "crmd:z:%s", f->tags[i]);
         argv[argc] = tagkeys[n + i], lens[argc++] = (size_t)len;
     }
+    argv[argc] = "crmd:v:" CLEAR_TAG, lens[argc++] = sizeof("crmd:v:" CLEAR_TAG) - 1;
     int nkeys = argc;
     argv[argc] = rec.data, lens[argc++] = rec.len;
     argv[argc] = ttl, lens[argc++] = strlen(ttl);
     char nbuf[16];
     snprintf(nbuf, sizeof(nbuf), "%d", n);
     argv[argc] = nbuf, lens[argc++] = strlen(nbuf);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i <= n; i++) /* the tags' versions, then the clear epoch's */
         argv[argc] = f->l2_versions[i], lens[argc++] = strlen(f->l2_versions[i]);
     redis_eval(&fill_script, nkeys, argc, argv, lens, NULL, NULL);
     buf_free(&rec);
-    buf_free(&keys);
 }
 
 static bool fill_capture(http_ctx_t *ctx, int status, const char *content_type)
@@ -662,9 +806,9 @@ static void l2_lookup_done(void *arg, redisReply *reply, int status)
     fill_t *f = arg;
     http_ctx_t *ctx = f->ctx;
     if (status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_ARRAY &&
-        reply->elements == (size_t)(2 + f->ntags)) {
+        reply->elements == (size_t)(3 + f->ntags)) {
         f->l2_checked = true;
-        for (int i = 0; i < f->ntags; i++) {
+        for (int i = 0; i <= f->ntags; i++) {
             redisReply *v = reply->element[2 + i];
             f->l2_versions[i] = v->type == REDIS_REPLY_STRING ? arena_strndup(&ctx->arena, v->str, v->len)
                                                               : arena_strndup(&ctx->arena, "0", 1);
@@ -733,8 +877,8 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_inf
     if (f->bypass)
         tl_counters->bypasses++;
     /* versions first: a write that lands while we read makes this fill stale, not served */
-    cache_tag_versions(l1, f->tags, f->ntags, f->versions);
-    if (!redis_connected()) {
+    cache_tag_versions(l1, f->l1_tags, f->l1_ntags, f->versions);
+    if (!l2_usable()) {
         start_fill(f);
         return;
     }
@@ -745,8 +889,8 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_inf
         *b = f;
         f->registered = true;
     }
-    const char *argv[1 + CACHE_TAGS_MAX];
-    size_t lens[1 + CACHE_TAGS_MAX];
+    const char *argv[2 + CACHE_TAGS_MAX];
+    size_t lens[2 + CACHE_TAGS_MAX];
     char ckey[KEY_MAX + 16], vkeys[CACHE_TAGS_MAX][128];
     int ck = snprintf(ckey, sizeof(ckey), "crmd:%s:%.*s", f->bypass ? "none" : "c", (int)f->key_len, f->key);
     argv[0] = ckey, lens[0] = (size_t)ck;
@@ -754,5 +898,6 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_inf
         int len = snprintf(vkeys[i], sizeof(vkeys[i]), "crmd:v:%s", f->tags[i]);
         argv[1 + i] = vkeys[i], lens[1 + i] = (size_t)len;
     }
-    redis_eval(&lookup_script, 1 + f->ntags, 1 + f->ntags, argv, lens, l2_lookup_done, f);
+    argv[1 + f->ntags] = "crmd:v:" CLEAR_TAG, lens[1 + f->ntags] = sizeof("crmd:v:" CLEAR_TAG) - 1;
+    redis_eval(&lookup_script, 2 + f->ntags, 2 + f->ntags, argv, lens, l2_lookup_done, f);
 }

@@ -34,8 +34,12 @@ void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n,
 void api_cache_clear_l1_everywhere(void);
 /* Drops every L2 entry; done(arg, n, ok) with the number removed. */
 void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg);
-/* Subscribes this thread (one per process) to the invalidation channel. */
-void api_cache_subscribe(void);
+/* Subscribes this thread (one per process, reactor r) to the invalidation channel, and
+ * replays from it the invalidations Redis missed. */
+void api_cache_subscribe(reactor_t *r);
+
+/* Drops this process's L1 (fills in flight are refused too); the number of entries. */
+size_t api_cache_clear_l1_local(void);
 
 /* Cache events summed over threads. */
 typedef struct {

@@ -113,12 +113,12 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
         api_cache_invalidate_cb(tag, l2_done, c);
         return;
     case S_L1:
-        c->l1_cleared = l1 ? (int64_t)cache_clear(l1) : 0;
+        c->l1_cleared = (int64_t)api_cache_clear_l1_local();
         api_cache_clear_l1_everywhere();
         respond_cleared(ctx, c->l1_cleared);
         return;
     case S_ALL:
-        c->l1_cleared = l1 ? (int64_t)cache_clear(l1) : 0;
+        c->l1_cleared = (int64_t)api_cache_clear_l1_local();
         api_cache_clear_l1_everywhere();
         api_cache_clear_l2(l2_done, c);
         return;

@@ -608,7 +608,8 @@ static void lease_done(void *arg, redisReply *reply, int status)
 {
     lease_entry_t *e = arg;
     uint64_t now = clock_now_ms();
-    e->pending = false;
+    /* e stays pending while its waiters are decided: a decision that looks up another
+     * bucket hashing to this slot must not take the slot over mid-loop */
     bool ok = status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
     if (ok) {
         tl_fallback_logged = false;
@@ -642,6 +643,7 @@ static void lease_done(void *arg, redisReply *reply, int status)
         }
         w = nx;
     }
+    e->pending = false;
     if (e->head) {
         uint32_t n = 0;
         for (waiter_t *x = e->head; x; x = x->next)

@@ -73,6 +73,7 @@ struct db_batch {
     db_done_fn done;
     void *arg;
     uint64_t start_ns;
+    uint64_t sent_ns;        /* when it was last put on a connection (retries restart it) */
     uint64_t deadline_ms;
     int attempts;
     int received;            /* results taken so far */

@@ -439,6 +439,7 @@ static bool conn_send(db_pool_t *p, db_conn_t *c, db_batch_t *b)
     queue_push(&c->head, &c->tail, b);
     c->inflight++;
     c->need_flush = true;
+    b->sent_ns = clock_now_ns();
     return true;
 }
 
@@ -551,6 +552,17 @@ static void take_result(db_pool_t *p, db_conn_t *c, PGresult *res)
         c->inflight--;
         if (b->status == DB_SQL_ERROR && db_sqlstate_transient(b->sqlstate) && batch_retry(p, b))
             return;
+        /* 26000: a statement this batch relied on was never prepared (its PREPARE was in an
+         * earlier batch whose pipeline aborted). Nothing ran, so even a write may go again. */
+        if (b->status == DB_SQL_ERROR && strcmp(b->sqlstate, "26000") == 0 && b->attempts < READ_RETRIES) {
+            bit_set(c->prepared, b->stmts[b->failed_index], false);
+            unsigned flags = b->flags;
+            b->flags |= DB_READ;
+            bool again = batch_retry(p, b);
+            b->flags = flags;
+            if (again)
+                return;
+        }
         batch_finish(p, b);
         return;
     }
@@ -658,7 +670,7 @@ static void on_sweep(timer_entry_t *e)
     uint64_t now_ns = clock_now_ns();
     for (int i = 0; i < p->n; i++) {
         db_conn_t *c = &p->conns[i];
-        if (c->state == DBC_READY && c->head && (now_ns - c->head->start_ns) / 1000000 > limit_ms)
+        if (c->state == DBC_READY && c->head && (now_ns - c->head->sent_ns) / 1000000 > limit_ms)
             conn_reset(p, c, DB_TIMEOUT, "no answer from the database");
     }
     timer_add(&p->r->timers, &p->sweep, p->r->now_ms + SWEEP_MS);

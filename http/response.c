@@ -138,6 +138,7 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
     }
     /* a refused body helps whoever debugs the client: logged with its secrets masked */
     if (status >= 400 && status < 500 && ctx->body.len) {
+        /* masked and cut to about 1 KiB; a huge body is not even parsed for the log */
         buf_append(b, LIT(",\"body\":"));
         log_mask_json(b, ctx->body.p, ctx->body.len);
     }
@@ -156,6 +157,11 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     }
     const char *body = ctx->resp ? ctx->resp->data : NULL;
     size_t body_len = ctx->resp ? ctx->resp->len : 0;
+    /* a 304 carries the Vary of the 200 it stands for */
+    bool compressible = body_len > HTTP_COMPRESS_MIN && content_type && http_compressible_type(content_type) &&
+                        status != 204 && status >= 200;
+    if (compressible)
+        http_add_header(ctx, LIT("Vary"), LIT("Accept-Encoding"));
     if (ctx->cacheable && status == 200) {
         char tag[20];
         uint64_t etag = http_etag_hash(body, body_len);
@@ -164,9 +170,7 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
         if (ctx->req.if_none_match.len && http_if_none_match(ctx->req.if_none_match, etag))
             status = 304;
     }
-    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
-    if (!no_body && body_len >= HTTP_COMPRESS_MIN && content_type && http_compressible_type(content_type)) {
-        http_add_header(ctx, LIT("Vary"), LIT("Accept-Encoding"));
+    if (compressible && status != 304) {
         http_encoding_t enc = http_negotiate_encoding(ctx->req.accept_encoding);
         if (enc == HTTP_ENCODING_GZIP || enc == HTTP_ENCODING_BR) {
             s->zbuf.len = 0;

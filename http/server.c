@@ -154,6 +154,10 @@ http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
 void ctx_put(http_server_t *s, http_ctx_t *ctx)
 {
     arena_reset(&ctx->arena);
+    if (ctx->orphan_in) {
+        buf_pool_put(&s->pool, ctx->orphan_in);
+        ctx->orphan_in = NULL;
+    }
     if (ctx->resp) {
         buf_pool_put(&s->pool, ctx->resp);
         ctx->resp = NULL;
@@ -166,6 +170,11 @@ void ctx_put(http_server_t *s, http_ctx_t *ctx)
 static void conn_free(http_server_t *s, http_conn_t *c)
 {
     timer_del(&c->timer);
+    if (c->ctx && c->state == CONN_HANDLER) {
+        /* the handler still reads the request (head, params, body) out of the input buffer */
+        c->ctx->orphan_in = c->in;
+        c->in = NULL;
+    }
     if (c->in)
         buf_pool_put(&s->pool, c->in);
     if (c->out)
@@ -224,10 +233,10 @@ void conn_update_timer(http_server_t *s, http_conn_t *c)
     size_t avail = c->in ? c->in->len - c->in_start : 0;
     uint8_t kind;
     int ms;
-    if ((c->flags & CONN_CLOSE_AFTER) && !(c->flags & CONN_SENDING) && !c->out)
-        kind = TIMER_LINGER, ms = LINGER_MS;
-    else if (c->state == CONN_HANDLER)
+    if (c->state == CONN_HANDLER)
         kind = TIMER_NONE, ms = 0; /* the handler's own query and cache timeouts bound it */
+    else if ((c->flags & CONN_CLOSE_AFTER) && !(c->flags & CONN_SENDING) && !c->out)
+        kind = TIMER_LINGER, ms = LINGER_MS;
     else if (c->state == CONN_BODY)
         kind = TIMER_BODY, ms = cfg->request_timeout_ms;
     else if (avail > 0 || c->requests == 0)
@@ -396,13 +405,11 @@ static void on_recv(reactor_t *r, struct io_uring_cqe *cqe)
             arm_recv(s, c);
     } else if (cqe->res == 0) {
         c->flags |= CONN_PEER_EOF;
-        if (!(c->flags & CONN_CLOSING)) {
-            /* a request already parsed still gets its answer; a partial one cannot complete */
-            if (c->state == CONN_HANDLER || (c->flags & CONN_SENDING) || c->out)
-                c->flags |= CONN_CLOSE_AFTER;
-            else
-                conn_close(s, c);
-        }
+        /* the peer only stopped sending: requests it already sent (one in a handler, others
+         * still buffered) get their answers, and conn_flush closes once nothing is left; a
+         * partial request cannot complete */
+        if (!(c->flags & CONN_CLOSING) && c->state != CONN_HANDLER && !(c->flags & CONN_SENDING) && !c->out)
+            conn_close(s, c);
     } else if (cqe->res == -ENOBUFS) {
         if (cqe->flags & IORING_CQE_F_BUFFER)
             reactor_buf_return(r, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
@@ -450,6 +457,8 @@ void conn_flush(http_server_t *s, http_conn_t *c)
             shutdown(c->fd, SHUT_WR);
             conn_update_timer(s, c);
         }
+    } else if ((c->flags & CONN_PEER_EOF) && c->state != CONN_HANDLER) {
+        conn_close(s, c); /* everything the peer sent before its EOF is answered */
     }
 }
 
@@ -566,9 +575,10 @@ static void dispatch(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
 {
     c->state = CONN_HANDLER;
     ctx->resp = buf_pool_get(&s->pool, 1024);
+    http_ctx_t *outer = s->dispatching;
     s->dispatching = ctx;
     ctx->route->handler(ctx);
-    s->dispatching = NULL;
+    s->dispatching = outer;
     /* a handler that returned without answering is asynchronous: parsing waits for it */
 }
 
@@ -897,9 +907,14 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
     q->version_minor = 1;
     q->flags = HTTP_REQ_KEEPALIVE | (sr->body_len ? HTTP_REQ_HAS_LENGTH : 0);
     q->content_length = sr->body_len;
-    q->authorization = parent->req.authorization;
-    q->x_api_key = parent->req.x_api_key;
-    q->x_forwarded_for = parent->req.x_forwarded_for;
+    /* copies: the parent's head lives in its connection's input, which may move or go away */
+    http_str_t creds[3] = {parent->req.authorization, parent->req.x_api_key, parent->req.x_forwarded_for};
+    for (int i = 0; i < 3; i++)
+        if (creds[i].len)
+            creds[i].p = arena_strndup(&ctx->arena, creds[i].p, creds[i].len);
+    q->authorization = creds[0];
+    q->x_api_key = creds[1];
+    q->x_forwarded_for = creds[2];
     if (sr->body_len)
         q->content_type = (http_str_t){"application/json", 16};
     q->x_request_id = (http_str_t){sr->request_id, sr->request_id ? strlen(sr->request_id) : 0};

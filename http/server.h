@@ -97,6 +97,7 @@ struct http_ctx {
     bool finished;
     bool head_only;        /* HEAD: headers of the GET, no body */
     bool cacheable;        /* a 200 gets a strong ETag and Cache-Control; If-None-Match gives 304 */
+    buf_t *orphan_in;      /* the closed connection's input, which req/body still point into */
     http_capture_fn capture; /* called once by http_respond before anything is written */
     void *capture_arg;
     http_sub_done_fn sub_done; /* a sub-request: the answer goes here, not to conn */
