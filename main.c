@@ -8,6 +8,7 @@
 #include "api/auth.h"
 #include "api/cached.h"
 #include "api/metrics.h"
+#include "api/ratelimit.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -90,6 +91,7 @@ static void *worker_main(void *arg)
     db_pool_stop();
     api_auth_thread_free();
     api_cache_thread_free();
+    rl_thread_free();
     http_server_destroy(&w->server);
     reactor_destroy(&w->reactor);
     atomic_fetch_sub(&running_workers, 1);

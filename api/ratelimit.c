@@ -795,3 +795,10 @@ void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg)
     set_bucket(&ck->b[ck->n++], cls, class_names[cls], &rc.cls[cls], hex);
     step(ck);
 }
+
+void rl_thread_free(void)
+{
+    /* waiters cannot remain: the reactor stopped with no request in flight */
+    free(tl_leases);
+    tl_leases = NULL;
+}

@@ -134,6 +134,9 @@ typedef struct rl_stats {
 } rl_stats_t;
 void rl_stats(rl_stats_t *out);
 
+/* Frees this thread's lease table (at thread exit). */
+void rl_thread_free(void);
+
 /* Name of a bucket class ("expensive"), for metrics labels. */
 const char *rl_class_name(int cls);
 

@@ -6,6 +6,7 @@ lacks raises Skip.
 """
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -18,8 +19,58 @@ BUILD = os.environ.get("CRMD_BUILD", os.path.join(ROOT, "build"))
 CRMD = os.environ.get("CRMD_BIN", os.path.join(BUILD, "crmd"))
 
 
+DB = os.environ.get("DATABASE_URL")
+REDIS = os.environ.get("REDIS_URL")
+
+
 class Skip(Exception):
     pass
+
+
+def psql(sql, db=None):
+    """Runs SQL with psql on the test database (or db); returns unaligned output, "|"-separated."""
+    out = subprocess.run(["psql", db or DB, "-Atq", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def stack(cmd):
+    """dev/stack CMD (pg-stop, pg-start, redis-stop, redis-start, ...)."""
+    out = subprocess.run([os.path.join(ROOT, "dev", "stack"), cmd], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, (cmd, out.stdout, out.stderr)
+
+
+def redis_cli(*args):
+    host, port = re.match(r"redis://([^:/]+):(\d+)", REDIS).groups()
+    return subprocess.run(["redis-cli", "-h", host, "-p", port] + list(args), capture_output=True, text=True,
+                          timeout=30).stdout.strip()
+
+
+def seed_keys(name, scale="0.01"):
+    """Migrates, loads the demo data and returns its keys ([{"org_id", "tier", "role", "key"}]).
+    Reseeding reuses row ids, so the shared Redis cache is emptied too: entries cached by an
+    earlier module must not describe rows that now belong to someone else."""
+    if not DB:
+        raise Skip("DATABASE_URL not set (tests/run starts dev/stack)")
+    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
+    if REDIS:
+        redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:*')) do redis.call('DEL', k) end", "0")
+    path = os.path.join(BUILD, "test-%s-keys.json" % name)
+    subprocess.run([CRMD, "seed", "--scale", scale, "--keys-out", path], check=True, capture_output=True,
+                   timeout=300)
+    return json.load(open(path))
+
+
+def wait_ready(server, timeout=15):
+    """Waits until /api/health/ready answers 200 (the database is reachable)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        with Conn(server) as c:
+            if c.request("GET", "/api/health/ready").status == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError("server never became ready")
 
 
 def free_port():

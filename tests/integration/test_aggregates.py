@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from lib import CRMD, ROOT, Conn, Server, Skip
+from lib import CRMD, ROOT, Conn, Server, Skip, psql, redis_cli, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 REDIS = os.environ.get("REDIS_URL")
@@ -19,11 +19,6 @@ TODAY = "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 WEEK = "date_trunc('week', now() AT TIME ZONE 'UTC')"
 
 
-def psql(sql):
-    out = subprocess.run(["psql", DB, "-Atq", "-F", "|", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
 def rows(sql):
@@ -31,10 +26,6 @@ def rows(sql):
     return [line.split("|") for line in text.splitlines()] if text else []
 
 
-def redis_cli(*args):
-    host, port = re.match(r"redis://([^:/]+):(\d+)", REDIS).groups()
-    return subprocess.run(["redis-cli", "-h", host, "-p", port] + list(args), capture_output=True, text=True,
-                          timeout=30).stdout.strip()
 
 
 def env():
@@ -46,11 +37,7 @@ def setup_module():
     global srv, keys
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-agg-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("agg")
     redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:*')) do redis.call('DEL', k) end", "0")
     srv = Server(env=env())
     end = time.time() + 15

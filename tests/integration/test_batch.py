@@ -5,29 +5,20 @@ import json
 import os
 import subprocess
 
-from lib import CRMD, ROOT, Conn, Server, Skip
+from lib import CRMD, ROOT, Conn, Server, Skip, psql, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 srv = None
 keys = None
 
 
-def psql(sql):
-    out = subprocess.run(["psql", DB, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
 def setup_module():
     global srv, keys
     if not DB:
         raise Skip("DATABASE_URL not set")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-batch-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("batch")
     srv = Server(env={"DATABASE_URL": DB, "REDIS_URL": os.environ.get("REDIS_URL", "")})
 
 

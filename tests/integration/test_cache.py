@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from lib import CRMD, ROOT, Conn, Server, Skip
+from lib import CRMD, ROOT, Conn, Server, Skip, psql, stack, redis_cli, wait_ready, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 REDIS = os.environ.get("REDIS_URL")
@@ -19,47 +19,23 @@ a = b = None
 keys = None
 
 
-def psql(sql):
-    out = subprocess.run(["psql", DB, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
-def stack(cmd):
-    out = subprocess.run([os.path.join(ROOT, "dev", "stack"), cmd], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, (cmd, out.stdout, out.stderr)
 
 
-def redis_cli(*args):
-    host, port = re.match(r"redis://([^:/]+):(\d+)", REDIS).groups()
-    return subprocess.run(["redis-cli", "-h", host, "-p", port] + list(args), capture_output=True, text=True,
-                          timeout=30).stdout.strip()
 
 
 def env():
     return {"DATABASE_URL": DB, "REDIS_URL": REDIS, "PAGINATION_KEY": "cache-test"}
 
 
-def wait_ready(s):
-    end = time.time() + 15
-    while time.time() < end:
-        with Conn(s) as c:
-            if c.request("GET", "/api/health/ready").status == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError("not ready")
 
 
 def setup_module():
     global a, b, keys
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-cache-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("cache")
     redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:*')) do redis.call('DEL', k) end", "0")
     a = Server(env=env())
     b = Server(env=env())

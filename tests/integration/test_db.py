@@ -6,34 +6,22 @@ import os
 import subprocess
 import time
 
-from lib import CRMD, ROOT, Conn, Server, Skip, http_get
+from lib import CRMD, ROOT, Conn, Server, Skip, http_get, psql, stack, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 srv = None
 keys = None
 
 
-def psql(sql, db=None):
-    out = subprocess.run(["psql", db or DB, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True,
-                         text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
-def stack(cmd):
-    out = subprocess.run([os.path.join(ROOT, "dev", "stack"), cmd], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, (cmd, out.stdout, out.stderr)
 
 
 def setup_module():
     global srv, keys
     if not DB:
         raise Skip("DATABASE_URL not set (run through tests/run, which starts dev/stack)")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("db")
     srv = Server(env={"DATABASE_URL": DB})
     wait_healthy(srv)
 

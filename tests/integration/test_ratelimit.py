@@ -9,22 +9,15 @@ import re
 import subprocess
 import time
 
-from lib import CRMD, ROOT, Conn, Server, Skip
+from lib import CRMD, ROOT, Conn, Server, Skip, stack, redis_cli, wait_ready, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 REDIS = os.environ.get("REDIS_URL")
 keys = None
 
 
-def stack(cmd):
-    out = subprocess.run([os.path.join(ROOT, "dev", "stack"), cmd], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, (cmd, out.stdout, out.stderr)
 
 
-def redis_cli(*args):
-    host, port = re.match(r"redis://([^:/]+):(\d+)", REDIS).groups()
-    return subprocess.run(["redis-cli", "-h", host, "-p", port] + list(args), capture_output=True, text=True,
-                          timeout=30).stdout.strip()
 
 
 def clear_buckets():
@@ -35,11 +28,7 @@ def setup_module():
     global keys
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-rl-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("rl")
 
 
 def key(tier, role="member"):
@@ -54,15 +43,6 @@ def env(redis=True, **extra):
     return e
 
 
-def wait_ready(s):
-    end = time.time() + 15
-    while time.time() < end:
-        with Conn(s) as c:
-            if c.request("GET", "/api/health/live").status == 200:
-                time.sleep(0.3)  # Redis connects in the background
-                return
-        time.sleep(0.1)
-    raise AssertionError("not ready")
 
 
 def hammer(s, k, seconds, path="/api/me", headers=None):

@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.parse
 
-from lib import CRMD, ROOT, Server, Skip, http_get
+from lib import CRMD, ROOT, Server, Skip, http_get, psql, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 srv = None
@@ -34,11 +34,6 @@ DEFAULT_SORT = {"stages": "position", "users": "name"}
 SEARCHABLE = {"companies", "contacts", "deals", "activities"}
 
 
-def psql(sql):
-    out = subprocess.run(["psql", DB, "-AtqX", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return [line.split("\x1f") for line in out.stdout.splitlines() if line != ""]
 
 
 def psql_ids(sql):
@@ -53,11 +48,7 @@ def setup_module():
     global srv, keys, ORG, OTHER
     if not DB:
         raise Skip("DATABASE_URL not set (run through tests/run, which starts dev/stack)")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(os.path.dirname(CRMD), "test-read-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("read")
     ORG = next(k["org_id"] for k in keys if k["tier"] == "unlimited")
     OTHER = next(k["org_id"] for k in keys if k["org_id"] != ORG and k["tier"] in ("professional", "enterprise"))
     srv = Server(env={"DATABASE_URL": DB, "PAGINATION_KEY": "test-key"})

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from lib import CRMD, ROOT, Conn, Server, Skip
+from lib import CRMD, ROOT, Conn, Server, Skip, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 srv = None
@@ -17,11 +17,7 @@ def setup_module():
     global srv, KEY
     if not DB:
         raise Skip("DATABASE_URL not set")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-transfer-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    KEY = json.load(open(path))[0]["key"]
+    KEY = seed_keys("transfer")[0]["key"]
     srv = Server(env={"DATABASE_URL": DB})
 
 

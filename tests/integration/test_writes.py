@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 
-from lib import CRMD, ROOT, Conn, Server, Skip
+from lib import CRMD, ROOT, Conn, Server, Skip, psql, wait_ready, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 REDIS = os.environ.get("REDIS_URL")
@@ -18,11 +18,6 @@ keys = None
 RUN = str(int(time.time() * 1000))
 
 
-def psql(sql):
-    out = subprocess.run(["psql", DB, "-Atq", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
 
 
 def env():
@@ -30,25 +25,13 @@ def env():
             "RATE_LIMIT_WHITELIST": "127.0.0.1/32"}
 
 
-def wait_ready(s):
-    end = time.time() + 15
-    while time.time() < end:
-        with Conn(s) as c:
-            if c.request("GET", "/api/health/ready").status == 200:
-                return
-        time.sleep(0.1)
-    raise AssertionError("not ready")
 
 
 def setup_module():
     global a, b, keys
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
-    subprocess.run([CRMD, "migrate"], check=True, capture_output=True, timeout=120)
-    path = os.path.join(ROOT, "build", "test-writes-keys.json")
-    subprocess.run([CRMD, "seed", "--scale", "0.01", "--keys-out", path], check=True, capture_output=True,
-                   timeout=300)
-    keys = json.load(open(path))
+    keys = seed_keys("writes")
     a = Server(env=env())
     b = Server(env=env())
     wait_ready(a)
