@@ -496,26 +496,57 @@ struct waiter {
 
 static void step(check_t *ck);
 
+/* Decimal v at p; returns the length. (No printf: this runs for every limited request.) */
+static size_t put_u32(char *p, uint32_t v)
+{
+    char tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return n;
+}
+
 static void add_u32(http_ctx_t *ctx, const char *name, size_t nlen, uint32_t v)
 {
     char s[16];
-    int n = snprintf(s, sizeof(s), "%u", v);
-    http_add_header(ctx, name, nlen, s, (size_t)n);
+    http_add_header(ctx, name, nlen, s, put_u32(s, v));
 }
 
 static void add_headers(check_t *ck, int worst)
 {
     http_ctx_t *ctx = ck->ctx;
-    char v[256];
+    char v[256]; /* at most two policies of a short name and three 10-digit numbers each */
     size_t n = 0;
     for (int i = 0; i < ck->n; i++) {
         const rl_params_t *p = &ck->b[i].p;
-        n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s;q=%u;w=%u;crmd-burst=%u", i ? ", " : "",
-                              ck->b[i].policy, p->limit, p->window_s, p->burst);
+        if (i)
+            n += put_str(v + n, ", ");
+        n += put_str(v + n, ck->b[i].policy);
+        n += put_str(v + n, ";q=");
+        n += put_u32(v + n, p->limit);
+        n += put_str(v + n, ";w=");
+        n += put_u32(v + n, p->window_s);
+        n += put_str(v + n, ";crmd-burst=");
+        n += put_u32(v + n, p->burst);
     }
     http_add_header(ctx, LIT("RateLimit-Policy"), v, n);
     const rl_result_t *r = &ck->res[worst];
-    n = (size_t)snprintf(v, sizeof(v), "%s;r=%u;t=%u", ck->b[worst].policy, r->remaining, r->reset_s);
+    n = put_str(v, ck->b[worst].policy);
+    n += put_str(v + n, ";r=");
+    n += put_u32(v + n, r->remaining);
+    n += put_str(v + n, ";t=");
+    n += put_u32(v + n, r->reset_s);
     http_add_header(ctx, LIT("RateLimit"), v, n);
     add_u32(ctx, LIT("X-RateLimit-Limit"), ck->b[worst].p.limit);
     add_u32(ctx, LIT("X-RateLimit-Remaining"), r->remaining);
@@ -748,8 +779,13 @@ static void set_bucket(bucket_t *b, int cls, const char *policy, const rl_params
     b->cls = (uint8_t)cls;
     b->policy = policy;
     b->p = *p;
-    int n = snprintf(b->key, sizeof(b->key), "crmd:rl:%s:%s", class_names[cls], id);
-    b->h = hash_key(b->key, (size_t)n);
+    size_t cl = strlen(class_names[cls]), il = strnlen(id, sizeof(b->key) - 10 - cl);
+    memcpy(b->key, "crmd:rl:", 8);
+    memcpy(b->key + 8, class_names[cls], cl);
+    b->key[8 + cl] = ':';
+    memcpy(b->key + 9 + cl, id, il);
+    b->key[9 + cl + il] = '\0';
+    b->h = hash_key(b->key, 9 + cl + il);
 }
 
 void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_class, rl_next_fn next,
@@ -783,9 +819,13 @@ void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg)
         next(ctx, arg);
         return;
     }
+    static const char digits[] = "0123456789abcdef";
     char hex[33];
-    for (int i = 0; i < 16; i++)
-        snprintf(hex + 2 * i, 3, "%02x", ip[i]);
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[ip[i] >> 4];
+        hex[2 * i + 1] = digits[ip[i] & 15];
+    }
+    hex[32] = '\0';
     check_t *ck = arena_alloc(&ctx->arena, sizeof(*ck));
     memset(ck, 0, sizeof(*ck));
     ck->ctx = ctx;
