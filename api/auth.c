@@ -111,6 +111,7 @@ typedef struct {
     char key[KEY_MAX];
     uint8_t key_len;
     char prefix[9];
+    bool ip_spent; /* a first sight of the key: the client IP's budget paid for the lookup */
 } lookup_t;
 
 static void unauthorized_allowed(http_ctx_t *ctx, void *detail)
@@ -202,10 +203,27 @@ static void lookup_done(db_batch_t *b, void *arg)
     fill_entry(e, l, b->results[0], clock_now_ms());
     db_batch_release(b);
     if (!e->found) {
-        unauthorized(ctx, "unknown or revoked API key");
+        if (l->ip_spent) /* the lookup already took this client's token */
+            unauthorized_allowed(ctx, (void *)"unknown or revoked API key");
+        else
+            unauthorized(ctx, "unknown or revoked API key");
         return;
     }
     run_handler(ctx, l->info, &e->auth);
+}
+
+/* Looks the key of l up by its SHA-256. */
+static void start_lookup(http_ctx_t *ctx, void *arg)
+{
+    lookup_t *l = arg;
+    unsigned char digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const unsigned char *)l->key, l->key_len);
+    char hex[2 + 2 * crypto_hash_sha256_BYTES + 1] = "\\x";
+    sodium_bin2hex(hex + 2, sizeof(hex) - 2, digest, sizeof(digest));
+    const char *params[1] = {hex};
+    db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
+    db_batch_add(b, lookup_stmt, 1, params);
+    db_batch_submit(b, lookup_done, l);
 }
 
 static void api_entry(http_ctx_t *ctx)
@@ -261,14 +279,11 @@ static void api_entry(http_ctx_t *ctx)
     l->key_len = (uint8_t)n;
     memcpy(l->key, key, n);
     memcpy(l->prefix, prefix, 9);
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)key, n);
-    char hex[2 + 2 * crypto_hash_sha256_BYTES + 1] = "\\x";
-    sodium_bin2hex(hex + 2, sizeof(hex) - 2, digest, sizeof(digest));
-    const char *params[1] = {hex};
-    db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
-    db_batch_add(b, lookup_stmt, 1, params);
-    db_batch_submit(b, lookup_done, l);
+    l->ip_spent = !entry_is(e, key, n, h);
+    if (!l->ip_spent)
+        start_lookup(ctx, l); /* re-checking a key we know */
+    else
+        rl_check_lookup(ctx, start_lookup, l); /* a key never seen here costs its client */
 }
 
 /* Route infos live as long as the process (routes are never removed). */

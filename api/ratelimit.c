@@ -486,6 +486,7 @@ typedef struct {
     void *arg;
     bucket_t b[2];
     int n, at;
+    bool quiet; /* allowed: no headers (the check guards a lookup, not the answer) */
     rl_result_t res[2];
 } check_t;
 
@@ -561,7 +562,8 @@ static void finish(check_t *ck, int rejected_at)
         for (int i = 1; i < ck->n; i++)
             if (ck->res[i].remaining < ck->res[worst].remaining)
                 worst = i;
-        add_headers(ck, worst);
+        if (!ck->quiet)
+            add_headers(ck, worst);
         st->allowed++;
         ck->next(ck->ctx, ck->arg);
         return;
@@ -811,7 +813,19 @@ void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_c
     step(ck);
 }
 
+static void check_ip(http_ctx_t *ctx, int cls, bool quiet, rl_next_fn next, void *arg);
+
 void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg)
+{
+    check_ip(ctx, cls, false, next, arg);
+}
+
+void rl_check_lookup(http_ctx_t *ctx, rl_next_fn next, void *arg)
+{
+    check_ip(ctx, RL_IP, true, next, arg);
+}
+
+static void check_ip(http_ctx_t *ctx, int cls, bool quiet, rl_next_fn next, void *arg)
 {
     ensure_config();
     uint8_t ip[16];
@@ -831,6 +845,7 @@ void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg)
     ck->ctx = ctx;
     ck->next = next;
     ck->arg = arg;
+    ck->quiet = quiet;
     cls = cls == RL_HEALTH ? RL_HEALTH : RL_IP;
     set_bucket(&ck->b[ck->n++], cls, class_names[cls], &rc.cls[cls], hex);
     step(ck);

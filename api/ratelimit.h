@@ -134,6 +134,11 @@ typedef struct rl_stats {
 } rl_stats_t;
 void rl_stats(rl_stats_t *out);
 
+/* Spends one token of the client IP's unauthenticated budget before a key is looked up in
+ * the database, so that spraying made-up keys cannot cost a query each; adds no headers
+ * when allowed, answers 429 when not. */
+void rl_check_lookup(http_ctx_t *ctx, rl_next_fn next, void *arg);
+
 /* Frees this thread's lease table (at thread exit). */
 void rl_thread_free(void);
 

@@ -214,3 +214,26 @@ def test_xff_spoof_ignored_and_trusted_proxy_honoured():
         with Conn(s) as c:
             st = [c.request("GET", "/api/me", {"X-Forwarded-For": "7.7.7.7"}).status for _ in range(3)]
         assert st == [401, 401, 401], st
+
+
+def test_made_up_keys_spend_the_ip_budget_before_any_query():
+    import random
+    import socket
+    import string
+    with Server(limits=True, env=env(redis=False, RATE_LIMIT_IP="3/900/3")) as s:
+        wait_ready(s)
+
+        def queries():
+            with Conn(socket.create_connection(("127.0.0.1", s.admin_port), timeout=5)) as c:
+                text = c.request("GET", "/metrics").body.decode()
+            return float(re.search(r"^crmd_db_queries_total (\S+)$", text, re.M).group(1))
+
+        before = queries()
+        statuses = []
+        for _ in range(8):
+            k = "crmd_%s_%s" % ("".join(random.choices(string.ascii_letters, k=8)),
+                                "".join(random.choices(string.ascii_letters + string.digits, k=32)))
+            with Conn(s) as c:
+                statuses.append(c.request("GET", "/api/me", {"X-API-Key": k}).status)
+        assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}, statuses
+        assert queries() - before <= 3, "a made-up key past the budget still cost a query"
