@@ -114,13 +114,16 @@ static void check_schema(void)
         log_warn("DATABASE_URL is not set: only the health endpoints can answer");
         return;
     }
+    char err[512];
+    if (db_resolve_host(url, err, sizeof(err)) != 0)
+        log_fields(LOG_WARN, "database host not resolved at start-up; libpq will resolve it", "reason", err, NULL);
     const char *keys[] = {"dbname", "connect_timeout", NULL};
     const char *vals[] = {url, "3", NULL};
     if (PQpingParams(keys, vals, 1) != PQPING_OK) {
         log_warn("database unreachable at start-up; serving 503 until it is up");
         return;
     }
-    char dir[4096], err[512];
+    char dir[4096];
     if (db_migrations_dir(dir, sizeof(dir)) != 0) {
         fprintf(stderr, "crmd: cannot find sql/migrations (set CRMD_MIGRATIONS_DIR)\n");
         exit(1);

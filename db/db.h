@@ -100,6 +100,10 @@ void db_batch_release(db_batch_t *b);
 
 /* ---- per-thread pool ---- */
 
+/* Resolves the database host name once, before reactor threads start (they must not block
+ * on DNS); the pools then connect to that address. 0, or -1 with the reason in err. */
+int db_resolve_host(const char *conninfo, char *err, size_t errlen);
+
 /* Starts this thread's pool on reactor r: connections open asynchronously, with backoff.
  * Returns 0, or -1 when DATABASE_URL is not set (the pool then answers DB_UNAVAILABLE). */
 int db_pool_start(reactor_t *r, const config_t *cfg);

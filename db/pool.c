@@ -16,7 +16,9 @@
 #include "core/common.h"
 #include "core/log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -375,10 +377,61 @@ static void on_notice(void *arg, const char *message)
     log_fields(LOG_INFO, "database notice", "notice", msg, NULL);
 }
 
+/* The database host resolved once at start-up (db_resolve_host): libpq would otherwise call
+ * getaddrinfo, which blocks, on a reactor thread at every reconnect. */
+static char resolved_hostaddr[64];
+
+int db_resolve_host(const char *conninfo, char *err, size_t errlen)
+{
+    resolved_hostaddr[0] = '\0';
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        snprintf(err, errlen, "bad DATABASE_URL: %s", perr ? perr : "unparsable");
+        PQfreemem(perr);
+        return -1;
+    }
+    const char *host = NULL, *hostaddr = NULL;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            hostaddr = o->val;
+    }
+    int rc = 0;
+    struct in6_addr a6;
+    struct in_addr a4;
+    /* nothing to do for a numeric address, a unix socket, several hosts, or a given hostaddr */
+    if (host && *host && !(hostaddr && *hostaddr) && host[0] != '/' && !strchr(host, ',') &&
+        inet_pton(AF_INET, host, &a4) != 1 && inet_pton(AF_INET6, host, &a6) != 1) {
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+        int gai = getaddrinfo(host, NULL, &hints, &res);
+        if (gai != 0 || !res) {
+            snprintf(err, errlen, "cannot resolve database host %s: %s", host, gai_strerror(gai));
+            rc = -1;
+        } else {
+            /* libpq tries every address of a name; we get one: prefer IPv4 ("localhost" is
+             * often ::1 first while servers listen on 127.0.0.1) */
+            struct addrinfo *pick = res;
+            for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+                if (ai->ai_family == AF_INET) {
+                    pick = ai;
+                    break;
+                }
+            void *addr = pick->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+                                                    : (void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+            inet_ntop(pick->ai_family, addr, resolved_hostaddr, sizeof(resolved_hostaddr));
+            freeaddrinfo(res);
+        }
+    }
+    PQconninfoFree(opts);
+    return rc;
+}
+
 static void conn_connect(db_pool_t *p, db_conn_t *c)
 {
-    const char *keys[] = {"dbname", "options", "application_name", NULL};
-    const char *vals[] = {p->cfg->database_url, p->conninfo_options, "crmd", NULL};
+    const char *keys[] = {"dbname", "options", "application_name", resolved_hostaddr[0] ? "hostaddr" : NULL, NULL};
+    const char *vals[] = {p->cfg->database_url, p->conninfo_options, "crmd", resolved_hostaddr, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     c->state = DBC_CONNECTING;
     c->connect_started_ms = p->r->now_ms;
