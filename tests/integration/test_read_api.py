@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.parse
 
-from lib import CRMD, ROOT, Server, Skip, http_get, psql, seed_keys
+from lib import CRMD, ROOT, Server, Skip, http_get, seed_keys
 
 DB = os.environ.get("DATABASE_URL")
 srv = None
@@ -34,6 +34,14 @@ DEFAULT_SORT = {"stages": "position", "users": "name"}
 SEARCHABLE = {"companies", "contacts", "deals", "activities"}
 
 
+
+
+def psql(sql):
+    """Rows of sql, each a list of column texts (unit-separator split: values may hold "|")."""
+    out = subprocess.run(["psql", DB, "-AtqX", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\x1f") for line in out.stdout.splitlines() if line != ""]
 
 
 def psql_ids(sql):
