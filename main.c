@@ -9,6 +9,7 @@
 #include "api/cached.h"
 #include "api/metrics.h"
 #include "api/ratelimit.h"
+#include "api/writes.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -77,6 +78,8 @@ static void *worker_main(void *arg)
         if (redis_client_start(&w->reactor, g_config.redis_url, (uint32_t)g_config.redis_timeout_ms) == 0 &&
             w->index == 0)
             api_cache_subscribe(&w->reactor);
+        if (w->index == 0 && g_config.database_url && *g_config.database_url)
+            api_writes_housekeeping_start(&w->reactor);
     }
     pthread_mutex_lock(&start_lock);
     w->init_result = ret;
@@ -88,7 +91,9 @@ static void *worker_main(void *arg)
     }
     reactor_run(&w->reactor);
     redis_client_stop();
-    db_pool_stop();
+    db_pool_stop(); /* fails what is in flight, the purge's batch included */
+    if (w->index == 0)
+        api_writes_housekeeping_stop();
     api_auth_thread_free();
     api_cache_thread_free();
     rl_thread_free();

@@ -14,6 +14,7 @@
 #include "core/json_read.h"
 #include "core/log.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,7 @@ typedef struct {
     char *body;
     size_t body_len;
     char request_id[72];
+    char idem_key[112]; /* derived from the batch's Idempotency-Key for a write (else empty) */
     bool started, done;
     int status;
     buf_t result; /* the answer's body, as JSON */
@@ -167,6 +169,7 @@ static void start(batch_t *bt, op_t *op)
         .body = op->body,
         .body_len = op->body_len,
         .request_id = op->request_id,
+        .idempotency_key = op->idem_key[0] ? op->idem_key : NULL,
         .done = op_done,
         .arg = op,
     };
@@ -352,6 +355,24 @@ static void batch(http_ctx_t *ctx, const api_auth_t *auth)
             }
         }
         snprintf(op->request_id, sizeof(op->request_id), "%.50s.%d", ctx->request_id, i);
+    }
+    /* a batch replayed with its Idempotency-Key replays each write: every write operation gets
+     * a key of its own, derived from the batch's and the operation's id */
+    if (ctx->req.idempotency_key.len) {
+        unsigned char d[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(d, (const unsigned char *)ctx->req.idempotency_key.p, ctx->req.idempotency_key.len);
+        char hex[33];
+        sodium_bin2hex(hex, sizeof(hex), d, 16);
+        for (int i = 0; i < bt->n; i++) {
+            op_t *op = &bt->ops[i];
+            if (!is_write(op->method) || !op->id)
+                continue;
+            buf_t idb = BUF_INIT;
+            write_value(&idb, op->id);
+            snprintf(op->idem_key, sizeof(op->idem_key), "batch:%s/%.*s", hex, (int)MIN(idb.len, 64),
+                     idb.data ? idb.data : "");
+            buf_free(&idb);
+        }
     }
     /* ids identify results: they must be unique */
     for (int i = 0; i < bt->n && !errs.n; i++)

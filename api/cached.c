@@ -399,14 +399,26 @@ static const struct {
     {"stages", "stage", ":stages", CACHE_TIER_STATIC},
 };
 
+/* name=true in the query, compared after percent-decoding (as the handlers read it). */
 static bool query_flag(http_str_t q, const char *name)
 {
     http_query_iter_t it;
     http_str_t k, v;
     http_query_init(&it, q);
-    while (http_query_next(&it, &k, &v))
-        if (k.len == strlen(name) && memcmp(k.p, name, k.len) == 0 && v.len == 4 && memcmp(v.p, "true", 4) == 0)
+    while (http_query_next(&it, &k, &v)) {
+        char kd[64], vd[8];
+        if (k.len >= sizeof(kd) || v.len >= 32)
+            continue;
+        long kn = http_url_decode(kd, k.p, k.len, 1);
+        char vraw[32];
+        memcpy(vraw, v.p, v.len);
+        long vn = http_url_decode(vraw, vraw, v.len, 1);
+        if (kn < 0 || vn < 0 || vn >= (long)sizeof(vd))
+            continue;
+        memcpy(vd, vraw, (size_t)vn);
+        if ((size_t)kn == strlen(name) && memcmp(kd, name, (size_t)kn) == 0 && vn == 4 && memcmp(vd, "true", 4) == 0)
             return true;
+    }
     return false;
 }
 

@@ -62,11 +62,23 @@ static void escalate(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_re
     r->reset_s = r->retry_after_s;
 }
 
+/* A block doubles at most once a second: the requests a page sends together all arrive
+ * within that second and are one violation, not ten. */
+#define ESCALATE_GRACE_MS 1000
+
 /* Blocked right now? Then this request is a repeat violation. */
 static bool blocked(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
 {
     if (!p->max_block_s || now_ms >= s->block_until)
         return false;
+    if (now_ms - s->escalated_ms < ESCALATE_GRACE_MS) {
+        r->allowed = false;
+        r->remaining = 0;
+        r->retry_after_s = (uint32_t)((s->block_until - now_ms + 999) / 1000);
+        r->reset_s = r->retry_after_s;
+        return true;
+    }
+    s->escalated_ms = now_ms;
     escalate(s, p, now_ms, r);
     return true;
 }
@@ -82,6 +94,7 @@ static void note(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result
         return;
     s->block_ms = (uint64_t)r->retry_after_s * 1000u;
     s->block_until = now_ms + s->block_ms;
+    s->escalated_ms = now_ms;
 }
 
 rl_result_t rl_take(rl_state_t *s, const rl_params_t *p, uint64_t now_ms)
@@ -284,10 +297,10 @@ void rl_configure(const config_t *c)
     params_or_default(c->rl_standard, "100/60/20", mb, &rc.tiers[TIER_STANDARD]);
     params_or_default(c->rl_professional, "1000/60/100", mb, &rc.tiers[TIER_PROFESSIONAL]);
     params_or_default(c->rl_enterprise, "10000/60/1000", mb, &rc.tiers[TIER_ENTERPRISE]);
-    params_or_default(c->rl_expensive, "20/60/10", mb, &rc.cls[RL_EXPENSIVE]);
+    params_or_default(c->rl_expensive, "20/60/20", mb, &rc.cls[RL_EXPENSIVE]);
     params_or_default(c->rl_bulk, "5/60/5", mb, &rc.cls[RL_BULK]);
-    params_or_default(c->rl_ip, "1000/900/100", mb, &rc.cls[RL_IP]);
-    params_or_default(c->rl_health, "200/60/50", mb, &rc.cls[RL_HEALTH]);
+    params_or_default(c->rl_ip, "1000/900/1000", mb, &rc.cls[RL_IP]);
+    params_or_default(c->rl_health, "200/60/200", mb, &rc.cls[RL_HEALTH]);
     cidrs_or_empty(c->rate_limit_whitelist, rc.whitelist, &rc.nwhitelist, "RATE_LIMIT_WHITELIST");
     cidrs_or_empty(c->trusted_proxies, rc.trusted, &rc.ntrusted, "TRUSTED_PROXIES");
     rc.lease_max = c->rl_lease > 0 ? (uint32_t)c->rl_lease : 64;
@@ -341,13 +354,16 @@ void rl_stats(rl_stats_t *out)
 
 /* ---- the local table: process-wide, lock-free ---- */
 
-/* A bucket's state shared by every thread of the process (direct-mapped by key hash; a slot
- * whose bucket is full and unblocked is taken over by another key, an active one is shared). */
+/* A bucket's state shared by every thread of the process (open addressing by key hash over a
+ * few probes; a slot whose bucket is full and unblocked is taken over by another key, an
+ * active one is never shared between keys). */
 typedef struct {
     _Atomic uint64_t tag;
     _Atomic uint64_t tat_us;
-    _Atomic uint64_t block_until, block_ms;
+    _Atomic uint64_t block_until, block_ms, escalated_ms;
 } local_slot_t;
+
+#define LOCAL_PROBES 4
 
 #define LOCAL_SLOTS 65536
 static local_slot_t local_table[LOCAL_SLOTS];
@@ -357,28 +373,53 @@ static uint64_t hash_key(const char *k, size_t n)
     return hash64(k, n) | 1; /* 0 marks an empty slot */
 }
 
+/* The slot of bucket h, taking over an idle one; NULL when every probe is held by another
+ * active bucket (the request is then judged without local state rather than by a stranger's). */
 static local_slot_t *local_slot(uint64_t h, uint64_t now_ms)
 {
-    local_slot_t *s = &local_table[h & (LOCAL_SLOTS - 1)];
-    uint64_t tag = atomic_load_explicit(&s->tag, memory_order_acquire);
-    if (tag == h)
-        return s;
-    bool idle = atomic_load_explicit(&s->tat_us, memory_order_relaxed) <= now_ms * 1000u &&
-                atomic_load_explicit(&s->block_until, memory_order_relaxed) <= now_ms;
-    if (idle && atomic_compare_exchange_strong(&s->tag, &tag, h)) {
-        atomic_store_explicit(&s->block_ms, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->block_until, 0, memory_order_relaxed);
+    for (unsigned k = 0; k < LOCAL_PROBES; k++) {
+        local_slot_t *s = &local_table[(h + k) & (LOCAL_SLOTS - 1)];
+        uint64_t tag = atomic_load_explicit(&s->tag, memory_order_acquire);
+        if (tag == h)
+            return s;
+        bool idle = atomic_load_explicit(&s->tat_us, memory_order_relaxed) <= now_ms * 1000u &&
+                    atomic_load_explicit(&s->block_until, memory_order_relaxed) <= now_ms;
+        if (idle && atomic_compare_exchange_strong(&s->tag, &tag, h)) {
+            atomic_store_explicit(&s->block_ms, 0, memory_order_relaxed);
+            atomic_store_explicit(&s->block_until, 0, memory_order_relaxed);
+            atomic_store_explicit(&s->escalated_ms, 0, memory_order_relaxed);
+            return s;
+        }
+        if (atomic_load_explicit(&s->tag, memory_order_acquire) == h)
+            return s; /* another thread took it for us */
     }
-    return s;
+    return NULL;
+}
+
+static rl_state_t slot_state(local_slot_t *s)
+{
+    return (rl_state_t){.block_until = atomic_load_explicit(&s->block_until, memory_order_relaxed),
+                        .block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed),
+                        .escalated_ms = atomic_load_explicit(&s->escalated_ms, memory_order_relaxed)};
+}
+
+static void slot_store(local_slot_t *s, const rl_state_t *st)
+{
+    atomic_store_explicit(&s->block_until, st->block_until, memory_order_relaxed);
+    atomic_store_explicit(&s->block_ms, st->block_ms, memory_order_relaxed);
+    atomic_store_explicit(&s->escalated_ms, st->escalated_ms, memory_order_relaxed);
 }
 
 /* rl_take on a shared slot: the GCRA step is a compare-and-swap loop; blocks are relaxed. */
 static rl_result_t local_take(uint64_t h, const rl_params_t *p, uint64_t now_ms)
 {
     local_slot_t *s = local_slot(h, now_ms);
-    rl_state_t st = {.block_until = atomic_load_explicit(&s->block_until, memory_order_relaxed),
-                     .block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed)};
     rl_result_t r;
+    if (!s) { /* the table is full of other active buckets: a fresh bucket's answer */
+        rl_state_t fresh = {0};
+        return rl_take(&fresh, p, now_ms);
+    }
+    rl_state_t st = slot_state(s);
     if (!blocked(&st, p, now_ms, &r)) {
         uint64_t old = atomic_load_explicit(&s->tat_us, memory_order_relaxed);
         do {
@@ -388,8 +429,7 @@ static rl_result_t local_take(uint64_t h, const rl_params_t *p, uint64_t now_ms)
         } while (!atomic_compare_exchange_weak(&s->tat_us, &old, st.tat_us));
         note(&st, p, now_ms, &r);
     }
-    atomic_store_explicit(&s->block_until, st.block_until, memory_order_relaxed);
-    atomic_store_explicit(&s->block_ms, st.block_ms, memory_order_relaxed);
+    slot_store(s, &st);
     return r;
 }
 
@@ -397,24 +437,25 @@ static rl_result_t local_take(uint64_t h, const rl_params_t *p, uint64_t now_ms)
 static bool shared_blocked(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
 {
     local_slot_t *s = local_slot(h, now_ms);
-    rl_state_t st = {.block_until = atomic_load_explicit(&s->block_until, memory_order_relaxed),
-                     .block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed)};
+    if (!s)
+        return false;
+    rl_state_t st = slot_state(s);
     if (!blocked(&st, p, now_ms, r))
         return false;
-    atomic_store_explicit(&s->block_until, st.block_until, memory_order_relaxed);
-    atomic_store_explicit(&s->block_ms, st.block_ms, memory_order_relaxed);
+    slot_store(s, &st);
     return true;
 }
 
 static void shared_note(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
 {
     local_slot_t *s = local_slot(h, now_ms);
-    rl_state_t st = {.block_ms = atomic_load_explicit(&s->block_ms, memory_order_relaxed)};
+    if (!s)
+        return;
+    rl_state_t st = slot_state(s);
     if (r->allowed && !st.block_ms)
         return;
     note(&st, p, now_ms, r);
-    atomic_store_explicit(&s->block_until, st.block_until, memory_order_relaxed);
-    atomic_store_explicit(&s->block_ms, st.block_ms, memory_order_relaxed);
+    slot_store(s, &st);
 }
 
 /* ---- Redis leases, per thread ---- */
@@ -533,7 +574,9 @@ static void add_headers(check_t *ck, int worst)
         const rl_params_t *p = &ck->b[i].p;
         if (i)
             n += put_str(v + n, ", ");
+        v[n++] = '"';
         n += put_str(v + n, ck->b[i].policy);
+        v[n++] = '"';
         n += put_str(v + n, ";q=");
         n += put_u32(v + n, p->limit);
         n += put_str(v + n, ";w=");
@@ -543,7 +586,9 @@ static void add_headers(check_t *ck, int worst)
     }
     http_add_header(ctx, LIT("RateLimit-Policy"), v, n);
     const rl_result_t *r = &ck->res[worst];
-    n = put_str(v, ck->b[worst].policy);
+    v[0] = '"';
+    n = 1 + put_str(v + 1, ck->b[worst].policy);
+    v[n++] = '"';
     n += put_str(v + n, ";r=");
     n += put_u32(v + n, r->remaining);
     n += put_str(v + n, ";t=");

@@ -13,9 +13,9 @@
  * locks), logs it once per outage and counts it in rl_stats.redis_fallback.
  *
  * Headers on every limited response follow draft-ietf-httpapi-ratelimit-headers-10 (Sept 2025;
- * -11 keeps the syntax): structured-field items named by policy,
- *   RateLimit-Policy: standard;q=100;w=60;crmd-burst=20
- *   RateLimit: standard;r=37;t=12
+ * -11 keeps the syntax): structured-field items whose value is the policy name as an sf-string,
+ *   RateLimit-Policy: "standard";q=100;w=60;crmd-burst=20
+ *   RateLimit: "standard";r=37;t=12
  * (q quota, w window seconds, r remaining, t seconds to full; the draft asks non-registered
  * parameters to carry a vendor prefix, hence crmd-burst), plus the de-facto
  * X-RateLimit-Limit/-Remaining/-Reset. A rejection is 429 with Retry-After and a problem of
@@ -49,6 +49,7 @@ typedef struct rl_state {
     uint64_t tat_us;      /* GCRA theoretical arrival time */
     uint64_t block_until; /* ms: requests before this are violations */
     uint64_t block_ms;    /* length of the current block (doubles on each violation) */
+    uint64_t escalated_ms; /* ms of the last doubling: requests already in flight do not double it */
 } rl_state_t;
 
 /* The outcome of one request against one bucket. */

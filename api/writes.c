@@ -211,7 +211,15 @@ static bool parse_idempotency_key(wreq_t *w)
                             "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
         return false;
     }
-    w->key = arena_strndup(&ctx->arena, k.p, k.len);
+    /* a key belongs to the user who sent it: two users of one organization may pick the same
+     * key without one getting the other's replay */
+    size_t ul = strlen(w->auth->user_id_s);
+    char *scoped = arena_alloc(&ctx->arena, ul + 1 + k.len + 1);
+    memcpy(scoped, w->auth->user_id_s, ul);
+    scoped[ul] = ':';
+    memcpy(scoped + ul + 1, k.p, k.len);
+    scoped[ul + 1 + k.len] = '\0';
+    w->key = scoped;
     crypto_hash_sha256_state st;
     unsigned char d[crypto_hash_sha256_BYTES];
     crypto_hash_sha256_init(&st);
@@ -671,6 +679,7 @@ static void submit_write(wreq_t *w)
     }
     const char *vals[4] = {w->auth->org_id_s, w->id_s, w->guard, w->cascade ? "true" : "false"};
     int np = res->cascade ? 4 : 3;
+    db_batch_add(b, res->del_lock, 2, vals);
     for (size_t i = 0; i < res->ndeps; i++)
         db_batch_add(b, res->dep_stmts[i], np, vals);
     db_batch_add(b, res->del_final, np, vals);
@@ -754,7 +763,7 @@ static void delete_done(db_batch_t *b, void *arg)
     }
     api_timing_db(ctx, b);
     const wres_t *res = w->res;
-    const PGresult *r = b->results[res->ndeps];
+    const PGresult *r = b->results[1 + res->ndeps]; /* after the lock and the dependents */
     if (PQntuples(r) != 1 || PQgetisnull(r, 0, WD_CUR)) {
         db_batch_release(b);
         not_found(w);
@@ -779,7 +788,7 @@ static void delete_done(db_batch_t *b, void *arg)
     if (touches_company(res))
         add_company_tag(w, r, WD_COMPANY);
     for (size_t i = 0; i < res->ndeps; i++) {
-        const PGresult *dr = b->results[i];
+        const PGresult *dr = b->results[1 + i];
         const wdep_t *d = &res->deps[i];
         for (int k = 0, n = PQntuples(dr); k < n; k++)
             add_row_tags(w, d->singular, d->plural, PQgetvalue(dr, k, 0));
@@ -850,4 +859,56 @@ void api_writes_routes(router_t *rt)
         api_route(rt, HTTP_DELETE, routes[i].one, routes[i].del, 0, ROUTE_CLASS_NORMAL,
                   routes[i].delete_name);
     }
+}
+
+/* ---- housekeeping ---- */
+
+/* Idempotency keys are honoured for 24 h; rows past that are deleted every 10 minutes by one
+ * thread of each instance (a few instances doing it at once is harmless). */
+#define PURGE_EVERY_MS (10 * 60 * 1000)
+
+static timer_entry_t purge_timer;
+static reactor_t *purge_reactor;
+static arena_t purge_arena;
+static bool purge_running;
+static db_stmt_t purge_stmt;
+
+static void purge_done(db_batch_t *b, void *arg)
+{
+    if (b->status != DB_OK)
+        log_fields(LOG_WARN, "idempotency key purge failed", "error", b->error, NULL);
+    else if (b->results[0] && atoi(PQcmdTuples(b->results[0])) > 0)
+        log_fields(LOG_INFO, "idempotency keys purged", "rows", PQcmdTuples(b->results[0]), NULL);
+    db_batch_release(b);
+    arena_reset(&purge_arena);
+    purge_running = false;
+}
+
+static void on_purge_timer(timer_entry_t *e)
+{
+    if (!purge_running) {
+        purge_running = true;
+        db_batch_t *b = db_batch_new(&purge_arena, DB_WRITE);
+        db_batch_add(b, purge_stmt, 0, NULL);
+        db_batch_submit(b, purge_done, NULL);
+    }
+    timer_add(&purge_reactor->timers, &purge_timer, clock_now_ms() + PURGE_EVERY_MS);
+}
+
+void api_writes_housekeeping_start(reactor_t *r)
+{
+    purge_stmt = db_stmt("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'");
+    purge_reactor = r;
+    arena_init(&purge_arena, NULL, 0);
+    timer_init(&purge_timer, on_purge_timer);
+    timer_add(&r->timers, &purge_timer, clock_now_ms() + 60 * 1000);
+}
+
+void api_writes_housekeeping_stop(void)
+{
+    if (!purge_reactor)
+        return;
+    timer_del(&purge_timer);
+    arena_destroy(&purge_arena);
+    purge_reactor = NULL;
 }

@@ -22,10 +22,16 @@
 #ifndef CRMD_API_WRITES_H
 #define CRMD_API_WRITES_H
 
+#include "core/reactor.h"
 #include "http/router.h"
 
 /* Registers POST, PATCH and DELETE of every writable resource (behind api_route). Call after
  * api_resources_routes (the writes answer with its row writers). */
 void api_writes_routes(router_t *rt);
+
+/* Starts the periodic purge of idempotency keys older than 24 h on reactor r (one thread of
+ * the process); stop it on that thread before the pool stops. */
+void api_writes_housekeeping_start(reactor_t *r);
+void api_writes_housekeeping_stop(void);
 
 #endif

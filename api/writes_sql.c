@@ -298,6 +298,13 @@ static void append_will_delete(buf_t *s, const wres_t *res)
 
 static void build_delete(wres_t *res)
 {
+    /* The row is locked before anything else in the delete's transaction: a concurrent PATCH
+     * (the If-Match guard) and a concurrent insert referencing it (the has-deals check, via
+     * its foreign-key lock) wait, so the dependents' statements and the final delete agree. */
+    buf_t lock = BUF_INIT;
+    buf_printf(&lock, "SELECT 1 FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint FOR UPDATE",
+               res->table);
+    res->del_lock = register_sql(&lock);
     for (size_t i = 0; i < res->ndeps; i++) {
         const wdep_t *d = &res->deps[i];
         buf_t s = BUF_INIT;

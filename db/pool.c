@@ -605,10 +605,14 @@ static void take_result(db_pool_t *p, db_conn_t *c, PGresult *res)
         c->inflight--;
         if (b->status == DB_SQL_ERROR && db_sqlstate_transient(b->sqlstate) && batch_retry(p, b))
             return;
-        /* 26000: a statement this batch relied on was never prepared (its PREPARE was in an
-         * earlier batch whose pipeline aborted). Nothing ran, so even a write may go again. */
-        if (b->status == DB_SQL_ERROR && strcmp(b->sqlstate, "26000") == 0 && b->attempts < READ_RETRIES) {
-            bit_set(c->prepared, b->stmts[b->failed_index], false);
+        /* Nothing of the batch ran (it is one transaction), so even a write may go again when
+         * it lost a serialization conflict or a deadlock (40001, 40P01), or when a statement it
+         * relied on was never prepared (26000: its PREPARE was in a pipeline that aborted). */
+        if (b->status == DB_SQL_ERROR && b->attempts < READ_RETRIES &&
+            (strcmp(b->sqlstate, "26000") == 0 || strcmp(b->sqlstate, "40001") == 0 ||
+             strcmp(b->sqlstate, "40P01") == 0)) {
+            if (strcmp(b->sqlstate, "26000") == 0)
+                bit_set(c->prepared, b->stmts[b->failed_index], false);
             unsigned flags = b->flags;
             b->flags |= DB_READ;
             bool again = batch_retry(p, b);

@@ -918,6 +918,9 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
     if (sr->body_len)
         q->content_type = (http_str_t){"application/json", 16};
     q->x_request_id = (http_str_t){sr->request_id, sr->request_id ? strlen(sr->request_id) : 0};
+    if (sr->idempotency_key)
+        q->idempotency_key = (http_str_t){arena_strndup(&ctx->arena, sr->idempotency_key, strlen(sr->idempotency_key)),
+                                          strlen(sr->idempotency_key)};
     ctx_set_request_id(s, ctx);
     ctx->peer_family = parent->peer_family;
     memcpy(ctx->peer_addr, parent->peer_addr, 16);

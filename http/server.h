@@ -227,6 +227,7 @@ typedef struct {
     const char *body; /* JSON */
     size_t body_len;
     const char *request_id; /* 1-64 of [A-Za-z0-9._-] */
+    const char *idempotency_key; /* NULL: none */
     http_sub_done_fn done;  /* called once with the answer (possibly before http_subrequest returns) */
     void *arg;
 } http_subrequest_t;

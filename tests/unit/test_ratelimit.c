@@ -69,13 +69,25 @@ TEST(repeat_violators_double_up_to_cap)
     r = rl_take(&s, &p, now + 2000);
     CHECK_EQ_INT(r.retry_after_s, 24);
     for (int i = 0; i < 20; i++)
-        r = rl_take(&s, &p, now + 3000 + (uint64_t)i);
+        r = rl_take(&s, &p, now + 3000 + (uint64_t)i * 1000);
     CHECK(!r.allowed);
     CHECK_EQ_INT(r.retry_after_s, 3600);
     /* waiting the block out lets the next request in, and the block resets */
     uint64_t later = s.block_until;
     CHECK(rl_take(&s, &p, later).allowed);
     CHECK_EQ_INT(s.block_ms, 0);
+}
+
+TEST(requests_sent_together_are_one_violation)
+{
+    /* a page load: ten requests in the same millisecond on a burst of 2 */
+    rl_params_t p = {.limit = 10, .window_s = 60, .burst = 2, .max_block_s = 3600};
+    rl_state_t s = {0};
+    rl_result_t r;
+    for (int i = 0; i < 10; i++)
+        r = rl_take(&s, &p, 5000);
+    CHECK(!r.allowed);
+    CHECK(r.retry_after_s <= 6);
 }
 
 TEST(honouring_retry_after_never_escalates)
