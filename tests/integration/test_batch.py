@@ -120,3 +120,18 @@ def test_batch_validation():
     with Conn(srv) as c:
         r = c.request("POST", "/api/batch", {"Content-Type": "application/json"}, "[]")
     assert r.status == 401
+
+
+def test_idempotency_key_replays_every_write_of_the_batch():
+    name = "Batch Idem %d" % os.getpid()
+    ops = [{"id": "create", "method": "POST", "path": "/api/companies", "body": {"name": name}},
+           {"id": "list", "method": "GET", "path": "/api/companies", "query": {"limit": 1}}]
+    with Conn(srv) as c:
+        h = {"X-API-Key": key(), "Content-Type": "application/json", "Idempotency-Key": "batch-%d" % os.getpid()}
+        first = c.request("POST", "/api/batch", h, json.dumps(ops))
+        again = c.request("POST", "/api/batch", h, json.dumps(ops))
+    assert first.status == again.status == 200
+    a, b = first.json()[0], again.json()[0]
+    assert a["status"] == b["status"] == 201, (a, b)
+    assert a["body"] == b["body"]
+    assert psql("SELECT count(*) FROM companies WHERE name = '%s'" % name) == "1"
