@@ -548,7 +548,8 @@ static void create_done(db_batch_t *b, void *arg)
         int ln = snprintf(loc, sizeof(loc), "/api/%s/%s", res->plural, id);
         http_add_header(ctx, LIT("Location"), loc, (size_t)ln);
         write_representation(w, r, row);
-        add_row_tags(w, res->singular, res->plural, id);
+        /* a new row has no cached view of its own yet: only the lists (and its company) change */
+        add_tag(w, "org:%s:%s", w->auth->org_id_s, res->plural);
         if (touches_company(res))
             add_company_tag(w, r, PQfnumber(r, "company_id"));
         db_batch_release(b);
