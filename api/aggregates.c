@@ -9,6 +9,7 @@
  * marks where alias x's owner condition goes.
  */
 #include "api/aggregates.h"
+#include "api/resources.h"
 #include "api/auth.h"
 #include "api/common.h"
 #include "cache/lru.h"
@@ -124,30 +125,6 @@ static void owner_stmts(const char *tpl, owner_stmt_t out)
 
 /* ---- writing ---- */
 
-static const api_col_t activity_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("company_id", COL_INT, true),
-    API_COL("contact_id", COL_INT, true),
-    API_COL("deal_id", COL_INT, true),
-    API_COL("type", COL_TEXT, false),
-    API_COL("subject", COL_TEXT, false),
-    API_COL("body", COL_TEXT, true),
-    API_COL("occurred_at", COL_TIMESTAMP, false),
-    API_COL("created_at", COL_TIMESTAMP, false),
-};
-static const api_col_t task_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("company_id", COL_INT, true),
-    API_COL("deal_id", COL_INT, true),
-    API_COL("title", COL_TEXT, false),
-    API_COL("priority", COL_TEXT, false),
-    API_COL("status", COL_TEXT, false),
-    API_COL("due_at", COL_TIMESTAMP, false),
-    API_COL("created_at", COL_TIMESTAMP, false),
-    API_COL("completed_at", COL_TIMESTAMP, true),
-};
 static const api_col_t deals_overview_cols[] = {
     API_COL("total_deals", COL_INT, false),      API_COL("open_deals", COL_INT, false),
     API_COL("pipeline_value", COL_MONEY, false), API_COL("weighted_value", COL_MONEY, false),
@@ -209,6 +186,15 @@ static void write_rows(json_writer_t *w, const PGresult *r, const api_col_t *col
     json_arr_begin(w);
     for (int i = 0; i < PQntuples(r); i++)
         write_row_obj(w, r, i, cols, n);
+    json_arr_end(w);
+}
+
+/* Rows as the resource's own GET writes them (the queries select its columns in its order). */
+static void write_resource_rows(json_writer_t *w, const PGresult *r, const char *resource)
+{
+    json_arr_begin(w);
+    for (int i = 0; i < PQntuples(r); i++)
+        api_resource_write_row(w, resource, r, i, 0);
     json_arr_end(w);
 }
 
@@ -308,9 +294,9 @@ static void dashboard_done(db_batch_t *b, void *arg)
     json_w_key(&w, JSON_K("recent"));
     json_obj_begin(&w);
     json_w_key(&w, JSON_K("activities"));
-    write_rows(&w, r[D_RECENT], activity_cols, ARRAY_LEN(activity_cols));
+    write_resource_rows(&w, r[D_RECENT], "activities");
     json_w_key(&w, JSON_K("tasks"));
-    write_rows(&w, r[D_TASKS], task_cols, ARRAY_LEN(task_cols));
+    write_resource_rows(&w, r[D_TASKS], "tasks");
     json_obj_end(&w);
     json_obj_end(&w);
 
