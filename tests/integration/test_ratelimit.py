@@ -189,7 +189,8 @@ def test_health_limit_per_ip_and_unauthenticated_budget():
         wait_ready(s)
         with Conn(s) as c:
             st = [c.request("GET", "/api/health").status for _ in range(8)]
-            assert st.count(200) == 4 and st[-1] == 429, st  # wait_ready spent one
+            n = st.count(200)  # wait_ready's polls spent one or more of the 5
+            assert 1 <= n <= 4 and st == [200] * n + [429] * (8 - n), st
             r = c.request("GET", "/api/companies")
             assert r.status == 401 and r.header("x-ratelimit-limit") == "3", r
             st = [c.request("GET", "/api/companies", {"X-API-Key": "crmd_bad"}).status for _ in range(3)]
