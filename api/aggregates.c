@@ -206,12 +206,8 @@ static int64_t int_at(const PGresult *r, int row, int col)
 /* Starts {"data": and returns the writer. */
 static json_writer_t begin_data(http_ctx_t *ctx)
 {
-    buf_t *out = http_body(ctx);
-    out->len = 0;
     json_writer_t w;
-    json_writer_init(&w, out);
-    json_obj_begin(&w);
-    json_w_key(&w, JSON_K("data"));
+    api_json_begin_data(ctx, &w);
     return w;
 }
 

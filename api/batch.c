@@ -54,53 +54,6 @@ static bool is_write(http_method_t m)
     return m != HTTP_GET && m != HTTP_HEAD;
 }
 
-/* Writes a parsed JSON value back out (for an operation's body). */
-static void write_value(buf_t *b, const json_value_t *v)
-{
-    size_t n;
-    switch (json_type(v)) {
-    case JSON_NULL:
-        buf_append_lit(b, "null");
-        break;
-    case JSON_FALSE:
-        buf_append_lit(b, "false");
-        break;
-    case JSON_TRUE:
-        buf_append_lit(b, "true");
-        break;
-    case JSON_NUMBER: {
-        const char *t = json_number_text(v, &n);
-        buf_append(b, t, n);
-        break;
-    }
-    case JSON_STRING: {
-        const char *t = json_string(v, &n);
-        json_str(b, t, n);
-        break;
-    }
-    case JSON_ARRAY:
-        buf_putc(b, '[');
-        for (size_t i = 0; i < json_array_len(v); i++) {
-            if (i)
-                buf_putc(b, ',');
-            write_value(b, json_array_at(v, i));
-        }
-        buf_putc(b, ']');
-        break;
-    case JSON_OBJECT:
-        buf_putc(b, '{');
-        for (size_t i = 0; i < json_object_len(v); i++) {
-            if (i)
-                buf_putc(b, ',');
-            const char *k = json_object_key_at(v, i, &n);
-            json_str(b, k, n);
-            buf_putc(b, ':');
-            write_value(b, json_object_value_at(v, i));
-        }
-        buf_putc(b, '}');
-        break;
-    }
-}
 
 static void pump(batch_t *bt);
 
@@ -114,7 +67,7 @@ static void answer(batch_t *bt)
         if (i)
             buf_putc(o, ',');
         buf_append_lit(o, "{\"id\":");
-        write_value(o, op->id);
+        json_value_write(o, op->id);
         buf_append_lit(o, ",\"status\":");
         buf_append_i64(o, op->status);
         buf_append_lit(o, ",\"body\":");
@@ -348,7 +301,7 @@ static void batch(http_ctx_t *ctx, const api_auth_t *auth)
                 api_errors_add(&errs, f, strlen(f), "a GET has no body");
             } else {
                 buf_t b = BUF_INIT;
-                write_value(&b, body);
+                json_value_write(&b, body);
                 op->body = arena_strndup(&ctx->arena, b.data, b.len);
                 op->body_len = b.len;
                 buf_free(&b);
@@ -368,7 +321,7 @@ static void batch(http_ctx_t *ctx, const api_auth_t *auth)
             if (!is_write(op->method) || !op->id)
                 continue;
             buf_t idb = BUF_INIT;
-            write_value(&idb, op->id);
+            json_value_write(&idb, op->id);
             snprintf(op->idem_key, sizeof(op->idem_key), "batch:%s/%.*s", hex, (int)MIN(idb.len, 64),
                      idb.data ? idb.data : "");
             buf_free(&idb);
@@ -378,8 +331,8 @@ static void batch(http_ctx_t *ctx, const api_auth_t *auth)
     for (int i = 0; i < bt->n && !errs.n; i++)
         for (int j = 0; j < i; j++) {
             buf_t a = BUF_INIT, b = BUF_INIT;
-            write_value(&a, bt->ops[i].id);
-            write_value(&b, bt->ops[j].id);
+            json_value_write(&a, bt->ops[i].id);
+            json_value_write(&b, bt->ops[j].id);
             bool same = a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
             buf_free(&a);
             buf_free(&b);

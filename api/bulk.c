@@ -79,7 +79,6 @@ typedef struct bulk_req {
     int op;
     int64_t *ids;
     size_t nids;
-    int pending; /* cache invalidations not yet answered, plus one while issuing them */
     int64_t updated;
 } bulk_req_t;
 
@@ -207,12 +206,8 @@ static const char *ids_array(arena_t *a, const int64_t *ids, size_t n)
 static void respond_ok(bulk_req_t *br)
 {
     http_ctx_t *ctx = br->ctx;
-    buf_t *out = http_body(ctx);
-    out->len = 0;
     json_writer_t w;
-    json_writer_init(&w, out);
-    json_obj_begin(&w);
-    json_w_key(&w, JSON_K("data"));
+    api_json_begin_data(ctx, &w);
     json_obj_begin(&w);
     json_kv_str(&w, JSON_K("operation"), ops[br->op].name, strlen(ops[br->op].name));
     json_kv_i64(&w, JSON_K("updated"), br->updated);
@@ -221,47 +216,44 @@ static void respond_ok(bulk_req_t *br)
     http_respond(ctx, 200, "application/json");
 }
 
-static void invalidated(void *arg, int64_t n, bool ok)
+static void respond_after_invalidation(void *arg)
 {
-    bulk_req_t *br = arg;
-    (void)n;
-    (void)ok; /* Redis down: L1 alone, as everywhere */
-    if (--br->pending == 0)
-        respond_ok(br);
+    respond_ok(arg);
 }
 
-static void invalidate(bulk_req_t *br, const char *fmt, int64_t v)
+/* Collects a tag in the request's arena. */
+static void add_tag(bulk_req_t *br, const char **tags, int *n, const char *fmt, int64_t v)
 {
     char tag[64];
-    snprintf(tag, sizeof(tag), fmt, (long long)v);
-    br->pending++;
-    api_cache_invalidate_cb(tag, invalidated, br);
+    int len = snprintf(tag, sizeof(tag), fmt, (long long)v);
+    tags[(*n)++] = arena_strndup(&br->ctx->arena, tag, (size_t)len);
 }
 
 /* Invalidates every view the change made stale, then answers (once Redis has answered). */
 static void invalidate_and_respond(bulk_req_t *br, const PGresult *r)
 {
-    br->pending = 1;
+    /* the affected companies, "{4,17}", are at most as many as the deals */
+    const char **tags = arena_alloc(&br->ctx->arena, sizeof(char *) * (2 * br->nids + 3));
+    int n = 0;
     for (size_t i = 0; i < br->nids; i++)
-        invalidate(br, "deal:%lld", br->ids[i]);
-    invalidate(br, "org:%lld:deals", br->auth->org_id);
+        add_tag(br, tags, &n, "deal:%lld", br->ids[i]);
+    add_tag(br, tags, &n, "org:%lld:deals", br->auth->org_id);
     if (br->op == OP_DELETE) {
-        invalidate(br, "org:%lld:tasks", br->auth->org_id);
-        invalidate(br, "org:%lld:activities", br->auth->org_id);
+        add_tag(br, tags, &n, "org:%lld:tasks", br->auth->org_id);
+        add_tag(br, tags, &n, "org:%lld:activities", br->auth->org_id);
     }
-    /* "{4,17}": the affected companies */
     const char *p = PQgetisnull(r, 0, 3) ? "" : PQgetvalue(r, 0, 3);
-    while (*p) {
+    while (*p && n < (int)(2 * br->nids + 3)) {
         while (*p && (*p < '0' || *p > '9'))
             p++;
         if (!*p)
             break;
         char *end;
         long long c = strtoll(p, &end, 10);
-        invalidate(br, "company:%lld", c);
+        add_tag(br, tags, &n, "company:%lld", c);
         p = end;
     }
-    invalidated(br, 0, true);
+    api_cache_invalidate_all(tags, n, respond_after_invalidation, br);
 }
 
 static void bulk_done(db_batch_t *b, void *arg)

@@ -286,6 +286,35 @@ void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n,
     invalidate_l2(tag, done, arg);
 }
 
+typedef struct {
+    int pending;
+    void (*done)(void *arg);
+    void *arg;
+} all_t;
+
+static void one_invalidated(void *arg, int64_t n, bool ok)
+{
+    all_t *a = arg;
+    if (--a->pending == 0) {
+        a->done(a->arg);
+        free(a);
+    }
+}
+
+void api_cache_invalidate_all(const char *const *tags, int n, void (*done)(void *arg), void *arg)
+{
+    if (n == 0) {
+        done(arg);
+        return;
+    }
+    all_t *a = xmalloc(sizeof(*a));
+    a->pending = n;
+    a->done = done;
+    a->arg = arg;
+    for (int i = 0; i < n; i++)
+        api_cache_invalidate_cb(tags[i], one_invalidated, a);
+}
+
 void api_cache_invalidate(const char *tag)
 {
     api_cache_invalidate_cb(tag, NULL, NULL);

@@ -30,6 +30,10 @@ void api_cache_invalidate(const char *tag);
 /* As api_cache_invalidate; done(arg, n, ok) runs once Redis answered, n being the L2 entries
  * removed (ok false: Redis unavailable, L1 only). */
 void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg);
+/* Invalidates every tag, then calls done(arg) once Redis has answered for all of them (or
+ * failed: it is never waited for long). With n == 0, done runs at once. */
+void api_cache_invalidate_all(const char *const *tags, int n, void (*done)(void *arg), void *arg);
+
 /* Drops the L1 here and on every instance. */
 void api_cache_clear_l1_everywhere(void);
 /* Drops every L2 entry; done(arg, n, ok) with the number removed. */

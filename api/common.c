@@ -589,3 +589,12 @@ const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type)
     }
     return root;
 }
+
+void api_json_begin_data(http_ctx_t *ctx, json_writer_t *w)
+{
+    buf_t *out = http_body(ctx);
+    out->len = 0;
+    json_writer_init(w, out);
+    json_obj_begin(w);
+    json_w_key(w, JSON_K("data"));
+}

@@ -143,6 +143,10 @@ const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type);
 
 /* ---- responses ---- */
 
+/* Empties the response body and starts {"data": in it; the caller writes the value and closes
+ * the outer object with json_obj_end. */
+void api_json_begin_data(http_ctx_t *ctx, json_writer_t *w);
+
 /* Answers a problem (application/problem+json) with errors[] when errs has any. */
 void api_respond_problem(http_ctx_t *ctx, int status, const char *code, const char *detail,
                          const api_errors_t *errs);

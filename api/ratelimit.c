@@ -200,20 +200,12 @@ bool rl_cidr_parse(const char *s, size_t n, rl_cidr_t *out)
 int rl_cidr_list_parse(const char *list, rl_cidr_t *out, int max)
 {
     int n = 0;
-    const char *p = list ? list : "";
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *q = p;
-        size_t qn = len;
-        while (qn && *q == ' ')
-            q++, qn--;
-        if (qn) {
-            if (n >= max || !rl_cidr_parse(q, qn, &out[n]))
-                return -1;
-            n++;
-        }
-        p += len + (comma ? 1 : 0);
+    const char *p = list ? list : "", *q;
+    size_t qn;
+    while (csv_next(&p, &q, &qn)) {
+        if (n >= max || !rl_cidr_parse(q, qn, &out[n]))
+            return -1;
+        n++;
     }
     return n;
 }

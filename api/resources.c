@@ -577,11 +577,7 @@ static void list_done(db_batch_t *b, void *arg)
     bool has_prev = backward ? more : lr->has_cursor;
 
     json_writer_t w;
-    buf_t *out = http_body(ctx);
-    out->len = 0;
-    json_writer_init(&w, out);
-    json_obj_begin(&w);
-    json_w_key(&w, JSON_K("data"));
+    api_json_begin_data(ctx, &w);
     json_arr_begin(&w);
     for (int i = 0; i < rows; i++)
         write_row(&w, lr->res, r, backward ? rows - 1 - i : i, lr->extra);
@@ -793,11 +789,7 @@ static void get_done(db_batch_t *b, void *arg)
         return;
     }
     json_writer_t w;
-    buf_t *out = http_body(ctx);
-    out->len = 0;
-    json_writer_init(&w, out);
-    json_obj_begin(&w);
-    json_w_key(&w, JSON_K("data"));
+    api_json_begin_data(ctx, &w);
     write_row(&w, gr->res, r, 0, gr->extra);
     json_obj_end(&w);
     db_batch_release(b);

@@ -40,7 +40,6 @@ typedef struct wreq {
     /* the answer, sent once every invalidation has been acknowledged */
     int status;
     const char *ctype;
-    int pending;
     const char **tags;
     int ntags, cap_tags;
 } wreq_t;
@@ -73,41 +72,29 @@ static void add_row_tags(wreq_t *w, const char *singular, const char *plural, co
     add_tag(w, "org:%s:%s", w->auth->org_id_s, plural);
 }
 
-static void invalidated(void *arg, int64_t n, bool ok)
+static void respond_after_invalidation(void *arg)
 {
-    (void)n;
-    (void)ok;
     wreq_t *w = arg;
-    if (--w->pending == 0)
-        http_respond(w->ctx, w->status, w->ctype);
+    http_respond(w->ctx, w->status, w->ctype);
 }
 
 /* Invalidates every collected tag (L1 at once, L2 and the other instances through Redis) and
- * answers when Redis has acknowledged them all (or failed: Redis is never waited for long). */
+ * answers when Redis has acknowledged them all. */
 static void finish(wreq_t *w, int status, const char *ctype)
 {
     w->status = status;
     w->ctype = ctype;
-    w->pending = w->ntags;
-    if (w->ntags == 0) {
-        http_respond(w->ctx, status, ctype);
-        return;
-    }
-    for (int i = 0, n = w->ntags; i < n; i++)
-        api_cache_invalidate_cb(w->tags[i], invalidated, w);
+    api_cache_invalidate_all(w->tags, w->ntags, respond_after_invalidation, w);
 }
 
 /* Writes {"data": row} as GET /api/<r>/{id} does and adds its strong ETag. */
 static void write_representation(wreq_t *w, const PGresult *r, int first_col)
 {
-    buf_t *out = http_body(w->ctx);
-    out->len = 0;
     json_writer_t jw;
-    json_writer_init(&jw, out);
-    json_obj_begin(&jw);
-    json_w_key(&jw, JSON_K("data"));
+    api_json_begin_data(w->ctx, &jw);
     api_resource_write_row(&jw, w->res->plural, r, 0, first_col);
     json_obj_end(&jw);
+    buf_t *out = http_body(w->ctx);
     char etag[20];
     http_add_header(w->ctx, LIT("ETag"), etag, http_etag_format(http_etag_hash(out->data, out->len), etag));
 }

@@ -47,3 +47,22 @@ char *xstrndup(const char *s, size_t n)
     p[n] = '\0';
     return p;
 }
+
+bool csv_next(const char **p, const char **item, size_t *len)
+{
+    while (**p) {
+        const char *s = *p, *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+        *p = s + n + (comma ? 1 : 0);
+        while (n && (*s == ' ' || *s == '\t'))
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
+        if (n) {
+            *item = s;
+            *len = n;
+            return true;
+        }
+    }
+    return false;
+}

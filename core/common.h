@@ -23,4 +23,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrndup(const char *s, size_t n);
 
+/* The next non-empty item of a comma-separated list at *p, trimmed of spaces and tabs, as
+ * (*item, *len); advances *p past it. False when the list is exhausted. */
+bool csv_next(const char **p, const char **item, size_t *len);
+
 #endif

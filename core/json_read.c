@@ -5,6 +5,7 @@
  * value is copied once and the tree is a few flat arrays.
  */
 #include "core/json_read.h"
+#include "core/json.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -653,4 +654,51 @@ const char *json_object_key_at(const json_value_t *v, size_t i, size_t *klen)
 const json_value_t *json_object_value_at(const json_value_t *v, size_t i)
 {
     return v && v->type == JSON_OBJECT && i < v->len ? &v->u.members[i].value : NULL;
+}
+
+void json_value_write(buf_t *b, const json_value_t *v)
+{
+    size_t n;
+    switch (json_type(v)) {
+    case JSON_NULL:
+        buf_append_lit(b, "null");
+        break;
+    case JSON_FALSE:
+        buf_append_lit(b, "false");
+        break;
+    case JSON_TRUE:
+        buf_append_lit(b, "true");
+        break;
+    case JSON_NUMBER: {
+        const char *t = json_number_text(v, &n);
+        buf_append(b, t, n);
+        break;
+    }
+    case JSON_STRING: {
+        const char *t = json_string(v, &n);
+        json_str(b, t, n);
+        break;
+    }
+    case JSON_ARRAY:
+        buf_putc(b, '[');
+        for (size_t i = 0; i < json_array_len(v); i++) {
+            if (i)
+                buf_putc(b, ',');
+            json_value_write(b, json_array_at(v, i));
+        }
+        buf_putc(b, ']');
+        break;
+    case JSON_OBJECT:
+        buf_putc(b, '{');
+        for (size_t i = 0; i < json_object_len(v); i++) {
+            if (i)
+                buf_putc(b, ',');
+            const char *k = json_object_key_at(v, i, &n);
+            json_str(b, k, n);
+            buf_putc(b, ':');
+            json_value_write(b, json_object_value_at(v, i));
+        }
+        buf_putc(b, '}');
+        break;
+    }
 }

@@ -97,4 +97,8 @@ const char *json_object_key_at(const json_value_t *v, size_t i, size_t *klen);
 /* The value of member i, in document order, or NULL past the end. */
 const json_value_t *json_object_value_at(const json_value_t *v, size_t i);
 
+/* Appends v as compact JSON (strings re-escaped by core/json.h), e.g. to forward a parsed
+ * body. */
+void json_value_write(buf_t *b, const json_value_t *v);
+
 #endif

@@ -83,25 +83,16 @@ static bool normalize(const char *s, size_t n, char *out, size_t cap)
 bool http_cors_parse_list(const char *list, http_cors_list_t *out)
 {
     out->n = 0;
-    const char *p = list ? list : "";
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        const char *q = p;
-        size_t qn = len;
-        while (qn && (*q == ' ' || *q == '\t'))
-            q++, qn--;
-        while (qn && (q[qn - 1] == ' ' || q[qn - 1] == '\t'))
-            qn--;
-        if (qn && q[qn - 1] == '/')
+    const char *p = list ? list : "", *q;
+    size_t qn;
+    while (csv_next(&p, &q, &qn)) {
+        if (q[qn - 1] == '/')
             qn--; /* "https://app.example.com/" as people write it in config */
-        if (qn) {
-            if (out->n >= HTTP_CORS_MAX_ORIGINS ||
-                !normalize(q, qn, out->origin[out->n], sizeof(out->origin[0])))
-                return false;
-            out->n++;
-        }
-        p += len + (comma ? 1 : 0);
+        if (!qn)
+            continue;
+        if (out->n >= HTTP_CORS_MAX_ORIGINS || !normalize(q, qn, out->origin[out->n], sizeof(out->origin[0])))
+            return false;
+        out->n++;
     }
     return true;
 }

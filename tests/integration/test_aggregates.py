@@ -19,13 +19,9 @@ TODAY = "(date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
 WEEK = "date_trunc('week', now() AT TIME ZONE 'UTC')"
 
 
-
-
 def rows(sql):
     text = psql(sql)
     return [line.split("|") for line in text.splitlines()] if text else []
-
-
 
 
 def env():
@@ -38,7 +34,6 @@ def setup_module():
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
     keys = seed_keys("agg")
-    redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:*')) do redis.call('DEL', k) end", "0")
     srv = Server(env=env())
     end = time.time() + 15
     while time.time() < end:

@@ -12,8 +12,6 @@ srv = None
 keys = None
 
 
-
-
 def setup_module():
     global srv, keys
     if not DB:

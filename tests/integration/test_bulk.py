@@ -17,12 +17,8 @@ a = b = None
 keys = None
 
 
-
-
 def ints(sql):
     return [int(x) for x in psql(sql).split()]
-
-
 
 
 def env():
@@ -30,14 +26,11 @@ def env():
             "RATE_LIMIT_WHITELIST": "127.0.0.1/32"}
 
 
-
-
 def setup_module():
     global a, b, keys
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
     keys = seed_keys("bulk")
-    redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:*')) do redis.call('DEL', k) end", "0")
     a = Server(env=env())
     b = Server(env=env())
     wait_ready(a)

@@ -19,16 +19,8 @@ a = b = None
 keys = None
 
 
-
-
-
-
-
-
 def env():
     return {"DATABASE_URL": DB, "REDIS_URL": REDIS, "PAGINATION_KEY": "cache-test"}
-
-
 
 
 def setup_module():
@@ -36,7 +28,6 @@ def setup_module():
     if not DB or not REDIS:
         raise Skip("DATABASE_URL and REDIS_URL needed (tests/run starts dev/stack)")
     keys = seed_keys("cache")
-    redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:*')) do redis.call('DEL', k) end", "0")
     a = Server(env=env())
     b = Server(env=env())
     wait_ready(a)

@@ -13,10 +13,6 @@ srv = None
 keys = None
 
 
-
-
-
-
 def setup_module():
     global srv, keys
     if not DB:

@@ -16,10 +16,6 @@ REDIS = os.environ.get("REDIS_URL")
 keys = None
 
 
-
-
-
-
 def clear_buckets():
     redis_cli("EVAL", "for _, k in ipairs(redis.call('KEYS', 'crmd:rl:*')) do redis.call('DEL', k) end", "0")
 
@@ -41,8 +37,6 @@ def env(redis=True, **extra):
         e["REDIS_URL"] = REDIS
     e.update(extra)
     return e
-
-
 
 
 def hammer(s, k, seconds, path="/api/me", headers=None):

@@ -34,8 +34,6 @@ DEFAULT_SORT = {"stages": "position", "users": "name"}
 SEARCHABLE = {"companies", "contacts", "deals", "activities"}
 
 
-
-
 def psql(sql):
     """Rows of sql, each a list of column texts (unit-separator split: values may hold "|")."""
     out = subprocess.run(["psql", DB, "-AtqX", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],

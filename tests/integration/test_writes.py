@@ -18,13 +18,9 @@ keys = None
 RUN = str(int(time.time() * 1000))
 
 
-
-
 def env():
     return {"DATABASE_URL": DB, "REDIS_URL": REDIS, "PAGINATION_KEY": "writes-test",
             "RATE_LIMIT_WHITELIST": "127.0.0.1/32"}
-
-
 
 
 def setup_module():
