@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/cached.h"
+#include "api/health.h"
 #include "api/metrics.h"
 #include "api/ratelimit.h"
 #include "api/writes.h"
@@ -25,6 +26,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +68,7 @@ static void *worker_main(void *arg)
     if (ret == 0) {
         ret = http_server_init(&w->server, &w->reactor, w->router, &g_config);
         if (ret == 0 && w->admin_router)
-            ret = http_server_listen(&w->server, &g_config.admin_listen, w->admin_router);
+            ret = http_server_listen(&w->server, &g_config.admin_listen, w->admin_router, true);
         if (ret < 0)
             reactor_destroy(&w->reactor);
     }
@@ -140,9 +142,27 @@ static void check_schema(void)
     }
 }
 
+/* Connections, PostgreSQL and Redis sockets all take descriptors: use every one we may. */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)g_config.max_conns)
+        log_fields(LOG_WARN, "file descriptor limit is below --max-conns: accepts will pause when it is reached",
+                   "#nofile", (int64_t)rl.rlim_cur, "#max_conns", (int64_t)g_config.max_conns, NULL);
+}
+
 static int cmd_serve(void)
 {
     const config_t *c = &g_config;
+    raise_nofile_limit();
     check_schema();
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -157,6 +177,8 @@ static int cmd_serve(void)
     api_register_routes(router);
     router_t *admin_router = router_new();
     api_metrics_routes(admin_router, router);
+    /* health on the admin listener too: it answers while the public one is full */
+    api_health_routes(admin_router);
 
     int n = c->threads;
     workers = xcalloc((size_t)n, sizeof(worker_t));
@@ -280,6 +302,7 @@ static double parse_double_or_exit(const char *s, const char *what, double lo, d
 
 int main(int argc, char **argv)
 {
+    log_init();
     const char *cmd = "serve";
     int first = 1;
     if (argc > 1 && argv[1][0] != '-') {

@@ -153,12 +153,17 @@ static void write_process(buf_t *b)
                "# TYPE crmd_http_connections_accepted_total counter\ncrmd_http_connections_accepted_total %llu\n"
                "# TYPE crmd_http_connections_refused_total counter\ncrmd_http_connections_refused_total %llu\n"
                "# TYPE crmd_http_bad_requests_total counter\ncrmd_http_bad_requests_total %llu\n"
+               "# HELP crmd_http_accept_fd_exhausted_total accepts that failed for lack of file descriptors\n"
+               "# TYPE crmd_http_accept_fd_exhausted_total counter\ncrmd_http_accept_fd_exhausted_total %llu\n"
                "# TYPE crmd_log_lines_dropped_total counter\ncrmd_log_lines_dropped_total %llu\n"
+               "# HELP crmd_log_lines_suppressed_total repeated lines folded into a summary line\n"
+               "# TYPE crmd_log_lines_suppressed_total counter\ncrmd_log_lines_suppressed_total %llu\n"
                "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
                (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
-               (unsigned long long)t.bad_requests, (unsigned long long)log_dropped_total(), cpu,
+               (unsigned long long)t.bad_requests, (unsigned long long)t.accept_fd_exhausted,
+               (unsigned long long)log_dropped_total(), (unsigned long long)log_suppressed_total(), cpu,
                rss_pages * sysconf(_SC_PAGESIZE), (long long)start_time);
 }
 

@@ -50,6 +50,28 @@ typedef struct log_sink {
 void log_set_sink(log_sink_t *sink);
 log_sink_t *log_get_sink(void);
 
+/* Makes stderr safe for concurrent line writes (O_APPEND on a regular file). Call once at
+ * start, before any thread logs. */
+void log_init(void);
+
+/* 0 when stderr takes a thread's buffer in one write without tearing it (a regular file in
+ * append mode); else the largest atomic write: send whole lines in chunks of at most this. */
+size_t log_write_chunk(void);
+
+/* Emits the "repeated N times" and sampling summaries whose window has ended; a reactor calls
+ * it once per loop turn (it returns at once unless 100 ms have passed). */
+void log_tick(void);
+
+/* For request lines of failed requests: 0 when this line is to be dropped under a flood, else
+ * the number of lines it stands for (1, or the sampling rate). */
+unsigned log_flood_admit(void);
+
+/* Warnings and errors folded into summaries, and request lines sampled away, since start. */
+uint64_t log_suppressed_total(void);
+
+/* Newlines in p[0..len): how many whole lines a failed write loses. */
+size_t log_count_lines(const char *p, size_t len);
+
 /* Lines dropped by all sinks since start. */
 uint64_t log_dropped_total(void);
 void log_count_dropped(uint64_t n);

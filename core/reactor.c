@@ -143,8 +143,10 @@ void reactor_destroy(reactor_t *r)
         size_t off = b == &r->log.writing ? r->log.written : 0;
         while (off < b->len) {
             ssize_t n = write(STDERR_FILENO, b->data + off, b->len - off);
-            if (n <= 0)
+            if (n <= 0) {
+                log_count_dropped(log_count_lines(b->data + off, b->len - off));
                 break;
+            }
             off += (size_t)n;
         }
     }
@@ -200,6 +202,25 @@ static void on_wake(reactor_t *r, struct io_uring_cqe *cqe)
         arm_wake(r);
 }
 
+/* Queues the next write of the sink's buffer: all of it, or on a pipe as many whole lines as
+ * fit in one atomic write (a longer line goes alone), so threads never tear each other's lines. */
+static void log_write_next(reactor_t *r)
+{
+    log_sink_t *s = &r->log;
+    const char *p = s->writing.data + s->written;
+    size_t left = s->writing.len - s->written, n = left, chunk = log_write_chunk();
+    if (chunk && left > chunk) {
+        const char *nl = memrchr(p, '\n', chunk);
+        if (!nl)
+            nl = memchr(p + chunk, '\n', left - chunk);
+        n = nl ? (size_t)(nl - p) + 1 : left;
+    }
+    struct io_uring_sqe *sqe = reactor_sqe(r);
+    io_uring_prep_write(sqe, STDERR_FILENO, p, (unsigned)n, (uint64_t)-1);
+    io_uring_sqe_set_data64(sqe, reactor_ud(OP_LOG, 0));
+    s->in_flight = 1;
+}
+
 /* Hands the pending log lines to the ring unless a write is already in flight. */
 static void log_flush(reactor_t *r)
 {
@@ -211,10 +232,7 @@ static void log_flush(reactor_t *r)
     s->pending = tmp;
     s->pending.len = 0;
     s->written = 0;
-    struct io_uring_sqe *sqe = reactor_sqe(r);
-    io_uring_prep_write(sqe, STDERR_FILENO, s->writing.data, (unsigned)s->writing.len, (uint64_t)-1);
-    io_uring_sqe_set_data64(sqe, reactor_ud(OP_LOG, 0));
-    s->in_flight = 1;
+    log_write_next(r);
 }
 
 static void on_log_write(reactor_t *r, struct io_uring_cqe *cqe)
@@ -222,18 +240,14 @@ static void on_log_write(reactor_t *r, struct io_uring_cqe *cqe)
     log_sink_t *s = &r->log;
     s->in_flight = 0;
     if (cqe->res <= 0) {
-        /* stderr is gone or broken: count what we lose rather than spin on it */
-        log_count_dropped(1);
+        /* stderr is gone or broken: count every line we lose rather than spin on it */
+        log_count_dropped(MAX(log_count_lines(s->writing.data + s->written, s->writing.len - s->written), 1));
         s->writing.len = 0;
         return;
     }
     s->written += (size_t)cqe->res;
     if (s->written < s->writing.len) {
-        struct io_uring_sqe *sqe = reactor_sqe(r);
-        io_uring_prep_write(sqe, STDERR_FILENO, s->writing.data + s->written,
-                            (unsigned)(s->writing.len - s->written), (uint64_t)-1);
-        io_uring_sqe_set_data64(sqe, reactor_ud(OP_LOG, 0));
-        s->in_flight = 1;
+        log_write_next(r);
         return;
     }
     s->writing.len = 0;
@@ -247,6 +261,7 @@ void reactor_run(reactor_t *r)
         timer_run(&r->timers, r->now_ms);
         for (int i = 0; i < r->nhooks; i++)
             r->hooks[i](r, r->hook_args[i]);
+        log_tick();
         log_flush(r);
 
         int64_t wait_ms = timer_next_ms(&r->timers, r->now_ms);

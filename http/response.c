@@ -109,9 +109,17 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
         return;
     if (status < 400 && g_config.log_sample > 1 && (s->log_counter++ % (uint64_t)g_config.log_sample) != 0)
         return;
+    /* failed requests are always logged, but under a flood (an outage) only a sample */
+    unsigned weight = status >= 400 ? log_flood_admit() : 1;
+    if (weight == 0)
+        return;
     buf_t *b = log_line_begin(level, "request");
     if (!b)
         return;
+    if (weight > 1) {
+        buf_append(b, LIT(",\"sampled\":"));
+        buf_append_u64(b, weight);
+    }
     char ip[INET6_ADDRSTRLEN] = "-";
     if (ctx->peer_family)
         inet_ntop(ctx->peer_family, ctx->peer_addr, ip, sizeof(ip));

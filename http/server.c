@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ static http_server_t *all_servers[MAX_THREADS];
 static _Atomic int nservers;
 
 static void conn_close(http_server_t *s, http_conn_t *c);
+static void admin_reserve_refill(http_server_t *s);
 static void conn_error(http_server_t *s, http_conn_t *c, int status, const char *code, const char *detail);
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
@@ -190,6 +192,10 @@ static void conn_free(http_server_t *s, http_conn_t *c)
     c->in = c->out = c->sending = NULL;
     c->ctx = NULL;
     c->fd = -1;
+    if (s->listeners[c->listener].admin) {
+        s->admin_conns--;
+        admin_reserve_refill(s);
+    }
     s->free_slots[s->nfree++] = c->idx;
     s->open_conns--;
     atomic_fetch_sub_explicit(&g_open_conns, 1, memory_order_relaxed);
@@ -276,27 +282,91 @@ static void on_conn_timer(timer_entry_t *e)
 
 /* ---------------------------------------------------------------- accept */
 
+/* Out of descriptors, a re-armed accept fails at once for as long as the backlog holds a
+ * connection: pause this listener instead, 10 ms doubling to 1 s, and say so once a second. */
+#define ACCEPT_BACKOFF_MIN_MS 10
+#define ACCEPT_BACKOFF_MAX_MS 1000
+
+static void on_accept_resume(timer_entry_t *e)
+{
+    http_listener_t *l = timer_owner(e, http_listener_t, resume);
+    http_server_t *s = tl_server;
+    if (!s->draining && l->fd >= 0 && !l->accept_armed)
+        arm_accept(s, (int)(l - s->listeners));
+}
+
+/* Puts the spent admin reserve back, as far as descriptors allow. */
+static void admin_reserve_refill(http_server_t *s)
+{
+    for (int i = 0; i < HTTP_ADMIN_FD_RESERVE; i++)
+        if (s->admin_reserve[i] < 0 && (s->admin_reserve[i] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+            return;
+}
+
+static void on_accept_no_fds(http_server_t *s, int li, int err)
+{
+    http_listener_t *l = &s->listeners[li];
+    reactor_t *r = s->r;
+    l->fd_errors++;
+    s->stats.accept_fd_exhausted++;
+    if (r->now_ms - l->last_fd_log_ms >= 1000) {
+        log_fields(LOG_ERROR, "accept: out of file descriptors, pausing this listener", "error", strerror(err),
+                   "listener", l->admin ? "admin" : "public", "#failures", (int64_t)(l->fd_errors - l->fd_errors_logged),
+                   "#backoff_ms", (int64_t)(l->backoff_ms ? l->backoff_ms : ACCEPT_BACKOFF_MIN_MS), NULL);
+        l->last_fd_log_ms = r->now_ms;
+        l->fd_errors_logged = l->fd_errors;
+    }
+    if (l->admin) {
+        /* give one reserved descriptor back to the kernel so the operator's accept succeeds */
+        for (int i = 0; i < HTTP_ADMIN_FD_RESERVE; i++)
+            if (s->admin_reserve[i] >= 0) {
+                close(s->admin_reserve[i]);
+                s->admin_reserve[i] = -1;
+                if (!l->accept_armed)
+                    arm_accept(s, li);
+                return;
+            }
+    }
+    l->backoff_ms = l->backoff_ms ? MIN(l->backoff_ms * 2, ACCEPT_BACKOFF_MAX_MS) : ACCEPT_BACKOFF_MIN_MS;
+    if (l->accept_armed) {
+        /* a multishot accept that reported an error may still be armed: stop it for the pause */
+        struct io_uring_sqe *sqe = reactor_sqe(r);
+        io_uring_prep_cancel64(sqe, reactor_ud(OP_ACCEPT, (uint32_t)li), 0);
+        io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
+    }
+    timer_add(&r->timers, &l->resume, r->now_ms + l->backoff_ms);
+}
+
 static void on_accept(reactor_t *r, struct io_uring_cqe *cqe)
 {
     http_server_t *s = tl_server;
     int li = (int)reactor_ud_index(cqe->user_data);
-    if (!(cqe->flags & IORING_CQE_F_MORE)) {
-        s->listeners[li].accept_armed = false;
-        if (!s->draining && s->listeners[li].fd >= 0)
-            arm_accept(s, li);
+    http_listener_t *l = &s->listeners[li];
+    if (!(cqe->flags & IORING_CQE_F_MORE))
+        l->accept_armed = false;
+    if (cqe->res == -EMFILE || cqe->res == -ENFILE) {
+        on_accept_no_fds(s, li, -cqe->res);
+        return;
     }
+    if (!l->accept_armed && !s->draining && l->fd >= 0 && !timer_armed(&l->resume))
+        arm_accept(s, li);
     if (cqe->res < 0) {
         if (cqe->res != -ECANCELED)
             log_warn("accept: %s", strerror(-cqe->res));
         return;
     }
+    l->backoff_ms = 0;
     int fd = cqe->res;
-    if (s->draining || atomic_load_explicit(&g_open_conns, memory_order_relaxed) >= (uint32_t)g_config.max_conns) {
+    bool full = l->admin ? s->admin_conns >= HTTP_ADMIN_MAX_CONNS
+                         : atomic_load_explicit(&g_open_conns, memory_order_relaxed) >= (uint32_t)g_config.max_conns;
+    if (s->draining || full) {
         s->stats.rejected++;
         if (!s->draining && r->now_ms - s->last_cap_log_ms >= 1000) {
             s->last_cap_log_ms = r->now_ms;
-            log_fields(LOG_WARN, "connection limit reached: refusing connections", "#max_conns",
-                       (int64_t)g_config.max_conns, "#refused", (int64_t)s->stats.rejected, NULL);
+            log_fields(LOG_WARN, "connection limit reached: refusing connections", "listener",
+                       l->admin ? "admin" : "public", "#max_conns",
+                       (int64_t)(l->admin ? HTTP_ADMIN_MAX_CONNS : g_config.max_conns), "#refused",
+                       (int64_t)s->stats.rejected, NULL);
         }
         close(fd);
         return;
@@ -308,6 +378,8 @@ static void on_accept(reactor_t *r, struct io_uring_cqe *cqe)
     }
     s->stats.accepted++;
     c->listener = (uint8_t)li;
+    if (l->admin)
+        s->admin_conns++;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     struct sockaddr_storage ss;
@@ -749,6 +821,7 @@ void http_totals(http_totals_t *out)
         out->rejected += s->stats.rejected;
         out->requests += s->stats.requests;
         out->bad_requests += s->stats.bad_requests;
+        out->accept_fd_exhausted += s->stats.accept_fd_exhausted;
         for (int i = 0; i < 6; i++)
             out->by_class[i] += s->stats.by_class[i];
     }
@@ -779,7 +852,7 @@ static void on_wake_hook(reactor_t *r, void *arg)
         http_server_drain(s);
 }
 
-int http_server_listen(http_server_t *s, const config_addr_t *addr, const router_t *router)
+int http_server_listen(http_server_t *s, const config_addr_t *addr, const router_t *router, bool admin)
 {
     if (s->nlisteners >= HTTP_MAX_LISTENERS)
         die("too many listeners");
@@ -789,7 +862,10 @@ int http_server_listen(http_server_t *s, const config_addr_t *addr, const router
         return fd;
     }
     int li = s->nlisteners++;
-    s->listeners[li] = (http_listener_t){.fd = fd, .router = router};
+    s->listeners[li] = (http_listener_t){.fd = fd, .router = router, .admin = admin};
+    timer_init(&s->listeners[li].resume, on_accept_resume);
+    if (admin)
+        admin_reserve_refill(s);
     s->route_stats[li] = xcalloc((size_t)router_route_count(router) + 1, sizeof(http_route_stats_t));
     arm_accept(s, li);
     return 0;
@@ -800,7 +876,10 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     memset(s, 0, sizeof(*s));
     s->r = r;
     tl_server = s;
-    s->max_conns = (uint32_t)cfg->max_conns;
+    /* the admin listener's connections come on top of --max-conns */
+    s->max_conns = (uint32_t)cfg->max_conns + HTTP_ADMIN_MAX_CONNS;
+    for (int i = 0; i < HTTP_ADMIN_FD_RESERVE; i++)
+        s->admin_reserve[i] = -1;
     /* untouched slots cost no memory: calloc of this size maps zero pages lazily */
     s->conns = xcalloc(s->max_conns, sizeof(http_conn_t));
     s->free_slots = xmalloc(sizeof(uint32_t) * s->max_conns);
@@ -816,7 +895,7 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     reactor_set_handler(r, OP_CLOSE, on_close);
     r->on_wake = on_wake_hook;
     r->on_wake_arg = s;
-    int ret = http_server_listen(s, &cfg->listen, router);
+    int ret = http_server_listen(s, &cfg->listen, router, false);
     if (ret < 0)
         return ret;
     int slot = atomic_fetch_add(&nservers, 1);
@@ -832,6 +911,7 @@ void http_server_drain(http_server_t *s)
     s->draining = true;
     for (int li = 0; li < s->nlisteners; li++) {
         http_listener_t *l = &s->listeners[li];
+        timer_del(&l->resume);
         if (l->accept_armed) {
             struct io_uring_sqe *sqe = reactor_sqe(s->r);
             io_uring_prep_cancel64(sqe, reactor_ud(OP_ACCEPT, (uint32_t)li), 0);
@@ -857,9 +937,14 @@ void http_server_drain(http_server_t *s)
 
 void http_server_destroy(http_server_t *s)
 {
-    for (int li = 0; li < s->nlisteners; li++)
+    for (int li = 0; li < s->nlisteners; li++) {
+        timer_del(&s->listeners[li].resume);
         if (s->listeners[li].fd >= 0)
             close(s->listeners[li].fd);
+    }
+    for (int i = 0; i < HTTP_ADMIN_FD_RESERVE; i++)
+        if (s->admin_reserve[i] >= 0)
+            close(s->admin_reserve[i]);
     /* the route statistics stay: /metrics readers on other threads may still merge them */
     while (s->free_ctx) {
         http_ctx_t *n = s->free_ctx->next_free;

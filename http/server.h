@@ -114,10 +114,23 @@ struct http_ctx {
 #define HTTP_MAX_LISTENERS 2
 #define HTTP_STATUS_SLOTS 32 /* per-route counters: known statuses, then "other" */
 
+/* Descriptors the admin listener keeps open in reserve: when the process runs out, it closes
+ * one to accept an operator's connection, so /metrics and health still answer. */
+#define HTTP_ADMIN_FD_RESERVE 8
+/* Connections the admin listener may hold beyond --max-conns. */
+#define HTTP_ADMIN_MAX_CONNS 64
+
 typedef struct {
     int fd;
     bool accept_armed;
+    bool admin;              /* the operator listener: its own connection and descriptor reserve */
     const router_t *router;
+    /* out of descriptors (EMFILE/ENFILE): accepting pauses, with a doubling backoff */
+    timer_entry_t resume;
+    uint32_t backoff_ms;
+    uint64_t fd_errors;        /* accept failures for lack of descriptors, since start */
+    uint64_t fd_errors_logged; /* of those, how many the last log line covered */
+    uint64_t last_fd_log_ms;
 } http_listener_t;
 
 /* Requests of one route on one thread. */
@@ -139,6 +152,8 @@ struct http_server {
     uint32_t nfree;
     uint32_t next_unused;
     uint32_t open_conns;
+    uint32_t admin_conns;  /* open connections of the admin listener */
+    int admin_reserve[HTTP_ADMIN_FD_RESERVE]; /* -1: slot spent */
     buf_pool_t pool;
     http_ctx_t *free_ctx;
     http_ctx_t *dispatching; /* the request whose handler is running right now */
@@ -151,6 +166,7 @@ struct http_server {
     uint64_t last_cap_log_ms;
     struct {
         uint64_t accepted, rejected, requests, bad_requests;
+        uint64_t accept_fd_exhausted; /* accepts that failed with EMFILE/ENFILE */
         uint64_t by_class[6]; /* 1xx..5xx responses */
     } stats;
 };
@@ -159,12 +175,14 @@ struct http_server {
  * address and arms multishot accept. Returns 0 or -errno (logged). */
 int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, const config_t *cfg);
 
-/* Adds another listener (the admin one) served with its own routes. */
-int http_server_listen(http_server_t *s, const config_addr_t *addr, const router_t *router);
+/* Adds another listener served with its own routes; `admin` gives it a connection and
+ * descriptor reserve of its own, so operators get in while the public listener is full. */
+int http_server_listen(http_server_t *s, const config_addr_t *addr, const router_t *router, bool admin);
 
 /* Merged over every thread's server: connection counts and per-route statistics. */
 typedef struct {
     uint64_t open, accepted, rejected, requests, bad_requests;
+    uint64_t accept_fd_exhausted;
     uint64_t by_class[6];
 } http_totals_t;
 void http_totals(http_totals_t *out);

@@ -22,9 +22,9 @@ TEST(url_full)
 {
     redis_url_t u;
     const char *why = NULL;
-    CHECK(redis_url_parse("redis://127.0.0.1:56379/0", &u, &why));
+    CHECK(redis_url_parse("redis://127.0.0.1:16379/0", &u, &why));
     CHECK(strcmp(u.host, "127.0.0.1") == 0);
-    CHECK_EQ_INT(u.port, 56379);
+    CHECK_EQ_INT(u.port, 16379);
     CHECK_EQ_INT(u.db, 0);
     CHECK(u.password[0] == '\0' && u.user[0] == '\0');
 }
