@@ -1,4 +1,6 @@
 #include "api/common.h"
+#include "core/timestamp.h"
+#include "core/utf8.h"
 #include "core/log.h"
 #include "http/parser.h"
 
@@ -23,27 +25,11 @@ static bool all_digits(const char *s, size_t n)
 
 bool api_ts_rfc3339(const char *pg, size_t n, char out[API_TS_LEN])
 {
-    /* "YYYY-MM-DD HH:MM:SS[.ffffff]+00" */
-    if (n < 22 || pg[4] != '-' || pg[7] != '-' || pg[10] != ' ' || pg[13] != ':' || pg[16] != ':')
+    ts_t t;
+    char text[TS_TEXT_MAX];
+    if (!ts_parse_pg(pg, n, &t) || ts_format(t, false, text) != API_TS_LEN)
         return false;
-    static const int digit_at[] = {0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
-    for (size_t i = 0; i < ARRAY_LEN(digit_at); i++)
-        if (!is_digit(pg[digit_at[i]]))
-            return false;
-    size_t o = 19;
-    if (pg[o] == '.') {
-        o++;
-        size_t start = o;
-        while (o < n && is_digit(pg[o]))
-            o++;
-        if (o == start)
-            return false;
-    }
-    if (n - o != 3 || memcmp(pg + o, "+00", 3) != 0)
-        return false;
-    memcpy(out, pg, 19);
-    out[10] = 'T';
-    out[19] = 'Z';
+    memcpy(out, text, API_TS_LEN);
     return true;
 }
 
@@ -143,10 +129,12 @@ void api_json_value(json_writer_t *w, const PGresult *r, int row, int col, uint8
     }
     case COL_TIMESTAMP: {
         char ts[API_TS_LEN];
+        /* a value no RFC 3339 text can show (infinity, BC, year 10000) is null, never
+         * PostgreSQL's own spelling; the API accepts none of them */
         if (api_ts_rfc3339(v, n, ts))
             json_w_str(w, ts, sizeof(ts));
         else
-            json_w_str(w, v, n);
+            json_w_null(w);
         break;
     }
     case COL_BOOL:
@@ -196,46 +184,10 @@ bool api_parse_id(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-static int num2(const char *s)
-{
-    return (s[0] - '0') * 10 + (s[1] - '0');
-}
-
 static bool valid_date(const char *s, size_t n)
 {
-    if (n != 10 || s[4] != '-' || s[7] != '-' || !all_digits(s, 4) || !all_digits(s + 5, 2) ||
-        !all_digits(s + 8, 2))
-        return false;
-    int y = num2(s) * 100 + num2(s + 2), m = num2(s + 5), d = num2(s + 8);
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (y < 1 || m < 1 || m > 12 || d < 1)
-        return false;
-    int max = mdays[m - 1] + (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)));
-    return d <= max;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM)" */
-static bool valid_timestamp(const char *s, size_t n)
-{
-    if (n < 20 || !valid_date(s, 10) || (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':' ||
-        !all_digits(s + 11, 2) || !all_digits(s + 14, 2) || !all_digits(s + 17, 2))
-        return false;
-    if (num2(s + 11) > 23 || num2(s + 14) > 59 || num2(s + 17) > 59)
-        return false;
-    size_t o = 19;
-    if (s[o] == '.') {
-        size_t start = ++o;
-        while (o < n && is_digit(s[o]))
-            o++;
-        if (o == start || o - start > 9)
-            return false;
-    }
-    if (n - o == 1)
-        return s[o] == 'Z' || s[o] == 'z';
-    if (n - o != 6 || (s[o] != '+' && s[o] != '-') || s[o + 3] != ':' || !all_digits(s + o + 1, 2) ||
-        !all_digits(s + o + 4, 2))
-        return false;
-    return num2(s + o + 1) <= 23 && num2(s + o + 4) <= 59;
+    ts_t t;
+    return ts_parse_date(s, n, &t);
 }
 
 /* Normalizes a decimal into out: no leading zeros, no trailing fraction zeros, no "-0". */
@@ -304,8 +256,14 @@ const char *api_param_check(arena_t *arena, const api_param_t *p, const char *s,
             memcpy(t + 10, "T00:00:00Z", 11);
             v->s = t;
             v->n = 20;
-        } else if (!valid_timestamp(s, n)) {
-            return "must be a date YYYY-MM-DD or an RFC 3339 timestamp";
+        } else {
+            /* the instant in UTC, as PostgreSQL will store it: offsets never reach SQL */
+            ts_t t;
+            if (!ts_parse_rfc3339(s, n, &t))
+                return "must be a date YYYY-MM-DD or an RFC 3339 timestamp (years 0001-9999 in UTC)";
+            char *text = arena_alloc(arena, TS_TEXT_MAX);
+            v->n = ts_format(t, true, text);
+            v->s = text;
         }
         break;
     case PARAM_DECIMAL: {
@@ -335,6 +293,8 @@ const char *api_param_check(arena_t *arena, const api_param_t *p, const char *s,
             return "is too long";
         if (has_control(s, n))
             return "must not contain control characters";
+        if (!utf8_valid(s, n))
+            return "must be valid UTF-8";
         break;
     case PARAM_CURSOR:
         if (n == 0 || n > 4096)
@@ -567,6 +527,76 @@ bool api_media_type_is(http_str_t ct, const char *lower)
     return http_str_ieq(t, lower, strlen(lower));
 }
 
+/* Appends to path (cap bytes, NUL-terminated) the JSON path of the first string (value or key)
+ * of v holding a DEL byte, the stand-in sanitize_utf8 put where input was not UTF-8. */
+static bool find_marked(const json_value_t *v, char *path, size_t len, size_t cap)
+{
+    size_t n;
+    switch (json_type(v)) {
+    case JSON_STRING: {
+        const char *t = json_string(v, &n);
+        return memchr(t, 0x7f, n) != NULL;
+    }
+    case JSON_ARRAY:
+        for (size_t i = 0; i < json_array_len(v); i++) {
+            int k = snprintf(path + len, cap - len, "[%zu]", i);
+            size_t l2 = MIN(len + (size_t)MAX(k, 0), cap - 1);
+            if (find_marked(json_array_at(v, i), path, l2, cap))
+                return true;
+            path[len] = '\0';
+        }
+        return false;
+    case JSON_OBJECT:
+        for (size_t i = 0; i < json_object_len(v); i++) {
+            const char *key = json_object_key_at(v, i, &n);
+            int k = snprintf(path + len, cap - len, "%s%.*s", len ? "." : "", (int)MIN(n, 64), key);
+            size_t l2 = MIN(len + (size_t)MAX(k, 0), cap - 1);
+            if (memchr(key, 0x7f, n) || find_marked(json_object_value_at(v, i), path, l2, cap))
+                return true;
+            path[len] = '\0';
+        }
+        return false;
+    default:
+        return false;
+    }
+}
+
+/* A copy of the body with every byte that is not part of well-formed UTF-8 replaced by DEL
+ * (same length, so the document keeps its shape). */
+static char *sanitize_utf8(arena_t *a, const char *s, size_t n)
+{
+    char *c = arena_alloc(a, n + 1);
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq_len(p + i, n - i);
+        if (k == 0) {
+            c[i++] = 0x7f;
+            continue;
+        }
+        memcpy(c + i, s + i, k);
+        i += k;
+    }
+    c[n] = '\0';
+    return c;
+}
+
+/* A body that fails only for text that is not UTF-8 is a 422 naming the field (as every other
+ * bad value is), not a malformed document. Returns whether it answered so. */
+static bool respond_bad_utf8(http_ctx_t *ctx)
+{
+    json_error_t jerr;
+    char *copy = sanitize_utf8(&ctx->arena, ctx->body.p, ctx->body.len);
+    const json_value_t *root = json_parse(&ctx->arena, copy, ctx->body.len, &jerr);
+    char path[160] = "";
+    if (!root || !find_marked(root, path, 0, sizeof(path)))
+        return false;
+    api_errors_t errs = {0};
+    api_errors_add(&errs, path[0] ? arena_strndup(&ctx->arena, path, strlen(path)) : "body", path[0] ? strlen(path) : 4,
+                   "must be valid UTF-8");
+    api_respond_problem(ctx, 422, "validation-failed", "the body is not valid", &errs);
+    return true;
+}
+
 const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type)
 {
     http_str_t ct = ctx->req.content_type;
@@ -581,6 +611,8 @@ const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type)
     }
     json_error_t jerr;
     const json_value_t *root = json_parse(&ctx->arena, ctx->body.p ? ctx->body.p : "", ctx->body.len, &jerr);
+    if (!root && ctx->body.len && !utf8_valid(ctx->body.p, ctx->body.len) && respond_bad_utf8(ctx))
+        return NULL;
     if (!root) {
         char detail[160];
         snprintf(detail, sizeof(detail), "malformed JSON at line %zu, column %zu: %s", jerr.line, jerr.column,

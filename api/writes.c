@@ -414,7 +414,10 @@ static const char *check_value(arena_t *a, const wfield_t *f, const json_value_t
         api_param_t p = {f->name, f->kind == W_DATE ? PARAM_DATE : PARAM_TIME, 0, NULL};
         api_value_t pv;
         if ((f->kind == W_TIME && n == 10) || memchr(s, 0, n) || api_param_check(a, &p, s, n, &pv))
-            err = f->kind == W_DATE ? "must be a date YYYY-MM-DD" : "must be an RFC 3339 timestamp";
+            err = f->kind == W_DATE ? "must be a date YYYY-MM-DD"
+                                    : "must be an RFC 3339 timestamp (years 0001-9999 in UTC)";
+        else
+            s = pv.s, n = pv.n; /* the canonical UTC text is what SQL gets */
         break;
     }
     default:

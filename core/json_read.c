@@ -5,6 +5,7 @@
  * value is copied once and the tree is a few flat arrays.
  */
 #include "core/json_read.h"
+#include "core/utf8.h"
 #include "core/json.h"
 
 #include <math.h>
@@ -107,40 +108,6 @@ static long read_u_escape(const unsigned char *p, const unsigned char *end)
     return v;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates,
- * nothing above U+10FFFF), or 0.
- */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
 static char *put_utf8(char *d, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -227,7 +194,7 @@ static bool parse_string(parser_t *ps, const char **out, uint32_t *out_len)
         } else if (c < 0x20) {
             return fail(ps, p, "control character in string");
         } else {
-            size_t n = utf8_len(p, (size_t)(q - p));
+            size_t n = utf8_seq_len(p, (size_t)(q - p));
             if (!n)
                 return fail(ps, p, "invalid UTF-8");
             memcpy(d, p, n);

@@ -108,6 +108,57 @@ static bool all_of(http_str_t s, uint8_t cls)
     return true;
 }
 
+/*
+ * uri-host [ ":" port ] (RFC 9110 4.2.1, RFC 3986 3.2.2): a bracketed IPv6 or IPvFuture
+ * literal, or a non-empty reg-name (IPv4 is one) of unreserved, sub-delims and %HH; a port of
+ * at most five digits up to 65535. An empty host is invalid for "http" URIs, so an empty Host.
+ */
+static bool host_valid(http_str_t v)
+{
+    size_t i = 0, n = v.len;
+    if (n == 0)
+        return false;
+    if (v.p[0] == '[') {
+        size_t close = 1;
+        while (close < n && v.p[close] != ']')
+            close++;
+        if (close == n || close == 1)
+            return false;
+        for (size_t k = 1; k < close; k++) {
+            uint8_t c = (uint8_t)v.p[k];
+            if (!(IS_HEX(c) || c == ':' || c == '.' || ((c == 'v' || c == 'V') && k == 1)))
+                return false;
+        }
+        i = close + 1;
+    } else {
+        while (i < n && v.p[i] != ':') {
+            uint8_t c = (uint8_t)v.p[i];
+            if (c == '%') {
+                if (i + 2 >= n || !IS_HEX(v.p[i + 1]) || !IS_HEX(v.p[i + 2]))
+                    return false;
+                i += 3;
+                continue;
+            }
+            if (!IS_HOST(c) || c == '[' || c == ']')
+                return false;
+            i++;
+        }
+        if (i == 0)
+            return false;
+    }
+    if (i == n)
+        return true;
+    if (v.p[i] != ':' || n - i - 1 > 5)
+        return false;
+    uint32_t port = 0;
+    for (size_t k = i + 1; k < n; k++) {
+        if (!IS_DIGIT(v.p[k]))
+            return false;
+        port = port * 10 + (uint32_t)(v.p[k] - '0');
+    }
+    return port <= 65535;
+}
+
 /* Comma-separated list elements, trimmed; empty elements are returned too, so callers see them. */
 typedef struct {
     const char *p, *end;
@@ -332,7 +383,7 @@ static int split_target(const char *t, size_t n, size_t qpos, bool is_options, h
         while (e < n && t[e] != '/' && t[e] != '?')
             e++;
         http_str_t auth = {t + s, e - s};
-        if (auth.len == 0 || !all_of(auth, CL_HOST))
+        if (!host_valid(auth))
             return -400;
         if (authority)
             *authority = auth;
@@ -464,7 +515,7 @@ static void on_field(http_request_t *req, struct head_meaning *hm, http_str_t na
     switch (name.len) {
     case 4:
         if (NAME_IS(name, "host")) {
-            if (++hm->hosts > 1 || !all_of(v, CL_HOST))
+            if (++hm->hosts > 1 || !host_valid(v))
                 hm->bad = true;
             req->host = v;
         }
@@ -922,6 +973,30 @@ long http_url_decode(char *dst, const char *src, size_t len, int plus_is_space)
             i += 2;
         } else if (c == '+' && plus_is_space) {
             c = ' ';
+        }
+        if (c < 0x20 || c == 0x7f)
+            return -1;
+        dst[o++] = (char)c;
+    }
+    return (long)o;
+}
+
+long http_path_decode(char *dst, const char *src, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        if (c == '%') {
+            if (len - i < 3 || !HAS(src[i + 1], CL_HEX) || !HAS(src[i + 2], CL_HEX))
+                return -1;
+            c = (unsigned char)(hex_value((unsigned char)src[i + 1]) << 4 | hex_value((unsigned char)src[i + 2]));
+            i += 2;
+            if (c == '/') {
+                /* data inside a segment, not a separator: it stays encoded */
+                memcpy(dst + o, "%2F", 3);
+                o += 3;
+                continue;
+            }
         }
         if (c < 0x20 || c == 0x7f)
             return -1;

@@ -97,6 +97,11 @@ int http_chunked_decode(http_chunked_t *d, char *buf, size_t *len, size_t *consu
  * Returns the decoded length, or -1 for a bad escape or a decoded NUL or control byte. */
 long http_url_decode(char *dst, const char *src, size_t len, int plus_is_space);
 
+/* Percent-decodes a path for routing, segment by segment: an encoded '/' (%2F) is data inside
+ * its segment, not a separator, so it stays "%2F" (and matches no literal segment or id).
+ * dst needs len bytes. Returns the length, or -1 as http_url_decode. */
+long http_path_decode(char *dst, const char *src, size_t len);
+
 /* Iterates "k=v&k2=v2" pairs of a raw query; returns 0 when done. Key and value stay encoded. */
 typedef struct {
     const char *p, *end;

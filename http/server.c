@@ -654,22 +654,32 @@ static void dispatch(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
     /* a handler that returned without answering is asynchronous: parsing waits for it */
 }
 
+/* ctx->path is the request's path decoded for routing (an encoded '/' stays data); a bad
+ * escape is answered 400 and false returned. */
+static bool ctx_decode_path(http_ctx_t *ctx)
+{
+    http_str_t raw = ctx->req.path;
+    ctx->path = raw;
+    if (!raw.p || !memchr(raw.p, '%', raw.len))
+        return true;
+    char *p = arena_alloc(&ctx->arena, raw.len + 1);
+    long n = http_path_decode(p, raw.p, raw.len);
+    if (n < 0) {
+        http_respond_problem(ctx, 400, "bad-request", "bad percent-encoding in the path");
+        return false;
+    }
+    ctx->path = (http_str_t){p, (size_t)n};
+    return true;
+}
+
 /* Routes a complete head. Returns false when the request was answered (an error). */
 static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
 {
     http_request_t *q = &ctx->req;
     ctx->head_only = q->method == HTTP_HEAD;
     ctx_set_request_id(s, ctx);
-    ctx->path = q->path;
-    if (memchr(q->path.p, '%', q->path.len)) {
-        char *p = arena_alloc(&ctx->arena, q->path.len + 1);
-        long n = http_url_decode(p, q->path.p, q->path.len, 0);
-        if (n < 0) {
-            http_respond_problem(ctx, 400, "bad-request", "bad percent-encoding in the path");
-            return false;
-        }
-        ctx->path = (http_str_t){p, (size_t)n};
-    }
+    if (!ctx_decode_path(ctx))
+        return false;
     bool has_body = (q->flags & HTTP_REQ_CHUNKED) || q->content_length > 0;
     if (q->method == HTTP_OTHER) {
         if (has_body)
@@ -1009,9 +1019,10 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
     ctx_set_request_id(s, ctx);
     ctx->peer_family = parent->peer_family;
     memcpy(ctx->peer_addr, parent->peer_addr, 16);
-    ctx->path = q->path;
     ctx->body = (http_str_t){sr->body, sr->body_len};
     ctx->head_only = sr->method == HTTP_HEAD;
+    if (!ctx_decode_path(ctx))
+        return;
     uint32_t allowed;
     ctx->route = router_match(s->listeners[0].router, q->method, ctx->path.p, ctx->path.len, ctx->params,
                               &ctx->nparams, &allowed);

@@ -1,4 +1,4 @@
-// fuzz-sources: core/json_read.c core/json.c core/buf.c core/common.c
+// fuzz-sources: core/json_read.c core/json.c core/buf.c core/common.c core/utf8.c
 /*
  * libFuzzer harness for core/json_read.c. Each input is parsed from an exact-size heap copy (so
  * ASan sees any read past the slice). A refusal must point inside the input with a message and

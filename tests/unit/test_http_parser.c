@@ -474,7 +474,45 @@ TEST(host_rules)
     CHECK_EQ_INT(PARSE("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), -400);
     CHECK_EQ_INT(PARSE("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"), -400);
     CHECK(PARSE("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n") > 0);
-    CHECK(PARSE("GET / HTTP/1.1\r\nHost:\r\n\r\n") > 0); /* empty Host is allowed (RFC 9112 3.2) */
+    /* an "http" URI with an empty host is invalid (RFC 9110 4.2.1), so is an empty Host */
+    CHECK_EQ_INT(PARSE("GET / HTTP/1.1\r\nHost:\r\n\r\n"), -400);
+}
+
+/* Every Host shape: valid uri-host[:port] values parse, everything else is 400, whatever the
+ * version, and the absolute-form authority obeys the same rule. */
+TEST(host_values_table)
+{
+    static const char *const good[] = {
+        "a", "example.com", "EXAMPLE.com.", "127.0.0.1", "127.0.0.1:80", "localhost:8080", "a:",
+        "a:65535", "[::1]", "[::1]:443", "[2001:db8::7]", "[v1.fe]", "xn--bcher-kva.example", "a%20b",
+        "a-b_c~d", "a!$&'()*+;=", "0.0.0.0=5000",
+    };
+    static const char *const bad[] = {
+        "", " ", ":80", ":", "a b", "a,b", "user@a", "a:80:90", "a:123456", "a:65536", "a:8x", "a:-1",
+        "[::1", "::1]", "[]", "[::1]x", "[g::1]", "a%2", "a%zz", "a/b", "a?b", "a#b", "a\"b",
+        "a<b", "a{b}", "a\\b", "a^b", "a|b", "a`b", "[::1]:99999", "\x80", "\xc3\xa9.example",
+    };
+    char head[256];
+    for (size_t i = 0; i < (sizeof(good) / sizeof(good[0])); i++) {
+        int n = snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", good[i]);
+        if (parse_n(head, (size_t)n) <= 0)
+            printf("  Host %s refused\n", good[i]);
+        CHECK(parse_n(head, (size_t)n) > 0);
+        n = snprintf(head, sizeof(head), "GET http://%s/x HTTP/1.1\r\nHost: a\r\n\r\n", good[i]);
+        CHECK(parse_n(head, (size_t)n) > 0);
+    }
+    for (size_t i = 0; i < (sizeof(bad) / sizeof(bad[0])); i++) {
+        int n = snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", bad[i]);
+        if (parse_n(head, (size_t)n) != -400)
+            printf("  Host '%s' accepted\n", bad[i]);
+        CHECK_EQ_INT(parse_n(head, (size_t)n), -400);
+        n = snprintf(head, sizeof(head), "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", bad[i]);
+        CHECK_EQ_INT(parse_n(head, (size_t)n), -400);
+        if (strpbrk(bad[i], "/?# ") || !bad[i][0])
+            continue; /* these end or break the authority in a target */
+        n = snprintf(head, sizeof(head), "GET http://%s/x HTTP/1.1\r\nHost: a\r\n\r\n", bad[i]);
+        CHECK_EQ_INT(parse_n(head, (size_t)n), -400);
+    }
 }
 
 TEST(content_length_valid)
@@ -872,6 +910,31 @@ TEST(url_decode)
     char inplace[] = "x%20y%3Dz";
     CHECK_EQ_INT(http_url_decode(inplace, inplace, 9, 0), 5);
     CHECK_STRN(inplace, 5, "x y=z");
+}
+
+/* A path decodes segment by segment: %2F (either case) stays data in its segment. */
+TEST(path_decode_keeps_encoded_slash)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"/api/companies/1", "/api/companies/1"},
+        {"/api%2Fcompanies", "/api%2Fcompanies"},
+        {"/api%2fcompanies", "/api%2Fcompanies"},
+        {"/api/companies%2F1", "/api/companies%2F1"},
+        {"/a%20b/%41", "/a b/A"},
+        {"/%252F", "/%2F"},
+        {"/%C3%A9/x", "/\xc3\xa9/x"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long n = http_path_decode(out, cases[i].in, strlen(cases[i].in));
+        CHECK_EQ_INT(n, (long)strlen(cases[i].out));
+        CHECK_STRN(out, (size_t)n, cases[i].out);
+    }
+    CHECK_EQ_INT(http_path_decode(out, "/%2", 3), -1);
+    CHECK_EQ_INT(http_path_decode(out, "/%00", 4), -1);
+    CHECK_EQ_INT(http_path_decode(out, "/%zz", 4), -1);
 }
 
 TEST(url_decode_refusals)
