@@ -428,6 +428,24 @@ void api_respond_bad_params(http_ctx_t *ctx, const api_errors_t *errs)
     api_respond_problem(ctx, 400, "invalid-parameter", "one or more query parameters are invalid", errs);
 }
 
+/* "companies_domain_key" -> "domain", "deals_stage_id_fkey" -> "stage_id": PostgreSQL's
+ * default constraint names are table_columns_suffix. */
+static void constraint_field(const char *con, char *out, size_t cap)
+{
+    const char *u = strchr(con, '_');
+    const char *start = u ? u + 1 : con;
+    size_t n = strlen(start);
+    static const char *const suffixes[] = {"_key", "_fkey", "_check", "_excl", "_not_null"};
+    for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(start + n - k, suffixes[i]) == 0) {
+            n -= k;
+            break;
+        }
+    }
+    snprintf(out, cap, "%.*s", (int)n, start);
+}
+
 int api_db_error_status(int db_status, const char *sqlstate, const char **code)
 {
     switch (db_status) {
@@ -444,12 +462,14 @@ int api_db_error_status(int db_status, const char *sqlstate, const char **code)
         *code = "conflict";
         return 409;
     }
-    if (strcmp(sqlstate, "23503") == 0 || strcmp(sqlstate, "23514") == 0) {
-        *code = "validation";
+    /* class 23: the data breaks a constraint (not null, foreign key, check, exclusion) */
+    if (strncmp(sqlstate, "23", 2) == 0) {
+        *code = "validation-failed";
         return 422;
     }
-    if (strcmp(sqlstate, "22P02") == 0 || strcmp(sqlstate, "22003") == 0 || strcmp(sqlstate, "22007") == 0 ||
-        strcmp(sqlstate, "22008") == 0) {
+    /* class 22: a value PostgreSQL cannot take (encoding, range, format, ...): the request's
+     * fault, never ours; our own faults (class 42, XX, ...) stay 500 */
+    if (strncmp(sqlstate, "22", 2) == 0) {
         *code = "bad-request";
         return 400;
     }
@@ -482,7 +502,26 @@ void api_respond_db_error(http_ctx_t *ctx, db_batch_t *b)
                ctx->route && ctx->route->name ? ctx->route->name : "", "db_status", db_status_name(b->status),
                "sqlstate", b->sqlstate, "error", b->error, "#failed_index", (int64_t)b->failed_index,
                "#status", (int64_t)status, NULL);
+    /* the field a data error names: its column, else the constraint's subject
+     * ("companies_domain_key" -> "domain") */
+    api_errors_t errs = {0};
+    char field[64] = "";
+    if (status == 400 || status == 409 || status == 422) {
+        if (b->column[0])
+            snprintf(field, sizeof(field), "%s", b->column);
+        else if (b->constraint[0])
+            constraint_field(b->constraint, field, sizeof(field));
+    }
     db_batch_release(b);
+    /* a write's body is what a data error came from: 422 with the field, as validation says */
+    bool write = ctx->req.method == HTTP_POST || ctx->req.method == HTTP_PATCH || ctx->req.method == HTTP_PUT;
+    if (status == 400 && write) {
+        status = 422;
+        code = "validation-failed";
+    }
+    if (field[0])
+        api_errors_add(&errs, arena_strndup(&ctx->arena, field, strlen(field)), strlen(field),
+                       status == 409 ? "is already taken" : "is not a value the database accepts");
     const char *detail;
     switch (status) {
     case 503:
@@ -505,7 +544,7 @@ void api_respond_db_error(http_ctx_t *ctx, db_batch_t *b)
         detail = "internal error";
         break;
     }
-    api_respond_problem(ctx, status, code, detail, NULL);
+    api_respond_problem(ctx, status, code, detail, errs.n ? &errs : NULL);
 }
 
 void api_timing_db(http_ctx_t *ctx, const db_batch_t *b)

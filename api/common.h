@@ -156,7 +156,8 @@ void api_respond_bad_params(http_ctx_t *ctx, const api_errors_t *errs);
 
 /*
  * Answers a failed batch: DB_UNAVAILABLE 503 service-unavailable (Retry-After: 2), DB_TIMEOUT
- * 504 timeout, SQL errors 23505 409, 23503/23514 422, 22P02/22003/22007/22008 400, else 500
+ * 504 timeout, SQL errors 23505 409, other class 23 422, class 22 400 (422 for a write, whose body
+ * it came from), else 500
  * internal. The SQL error and SQLSTATE go to the log with the request id, never to the client.
  * Releases the batch.
  */

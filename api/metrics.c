@@ -153,6 +153,8 @@ static void write_process(buf_t *b)
                "# TYPE crmd_http_connections_accepted_total counter\ncrmd_http_connections_accepted_total %llu\n"
                "# TYPE crmd_http_connections_refused_total counter\ncrmd_http_connections_refused_total %llu\n"
                "# TYPE crmd_http_bad_requests_total counter\ncrmd_http_bad_requests_total %llu\n"
+               "# HELP crmd_http_internal_errors_total 500s for our own faults (never the client's data)\n"
+               "# TYPE crmd_http_internal_errors_total counter\ncrmd_http_internal_errors_total %llu\n"
                "# HELP crmd_http_accept_fd_exhausted_total accepts that failed for lack of file descriptors\n"
                "# TYPE crmd_http_accept_fd_exhausted_total counter\ncrmd_http_accept_fd_exhausted_total %llu\n"
                "# TYPE crmd_log_lines_dropped_total counter\ncrmd_log_lines_dropped_total %llu\n"
@@ -162,7 +164,8 @@ static void write_process(buf_t *b)
                "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
                "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
                (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
-               (unsigned long long)t.bad_requests, (unsigned long long)t.accept_fd_exhausted,
+               (unsigned long long)t.bad_requests, (unsigned long long)t.internal_errors,
+               (unsigned long long)t.accept_fd_exhausted,
                (unsigned long long)log_dropped_total(), (unsigned long long)log_suppressed_total(), cpu,
                rss_pages * sysconf(_SC_PAGESIZE), (long long)start_time);
 }

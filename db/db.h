@@ -58,6 +58,8 @@ struct db_batch {
     int status;              /* enum db_status */
     char sqlstate[6];        /* DB_SQL_ERROR: SQLSTATE of the failed statement */
     char error[256];         /* a message for logs only, never for clients */
+    char column[64];         /* DB_SQL_ERROR: the column the error names, or "" */
+    char constraint[64];     /* DB_SQL_ERROR: the constraint it names, or "" */
     int failed_index;        /* DB_SQL_ERROR: which query failed */
     int nqueries;
     PGresult *results[DB_BATCH_MAX];

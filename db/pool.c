@@ -206,7 +206,7 @@ static bool batch_retry(db_pool_t *p, db_batch_t *b)
         b->results[i] = NULL;
     }
     b->status = DB_OK;
-    b->sqlstate[0] = b->error[0] = '\0';
+    b->sqlstate[0] = b->error[0] = b->column[0] = b->constraint[0] = '\0';
     b->received = 0;
     p->stats.retries++;
     uint64_t delay = 20u << b->attempts;
@@ -578,6 +578,10 @@ static void batch_sql_error(db_batch_t *b, int i, PGresult *res)
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     snprintf(b->sqlstate, sizeof(b->sqlstate), "%s", state ? state : "XX000");
     snprintf(b->error, sizeof(b->error), "%s", PQresultErrorMessage(res));
+    const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+    const char *con = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    snprintf(b->column, sizeof(b->column), "%s", col ? col : "");
+    snprintf(b->constraint, sizeof(b->constraint), "%s", con ? con : "");
     for (char *q = b->error; *q; q++)
         if (*q == '\n')
             *q = ' ';

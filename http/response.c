@@ -272,6 +272,7 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     s->stats.requests++;
     if (status >= 100 && status < 600)
         s->stats.by_class[status / 100]++;
+    s->stats.internal_errors += status == 500;
     http_route_stats_t *rs = &s->route_stats[c->listener][ctx->route ? ctx->route->id : 0];
     rs->status[status_slot(status)]++;
     hist_record(&rs->latency_us, us);

@@ -832,6 +832,7 @@ void http_totals(http_totals_t *out)
         out->requests += s->stats.requests;
         out->bad_requests += s->stats.bad_requests;
         out->accept_fd_exhausted += s->stats.accept_fd_exhausted;
+        out->internal_errors += s->stats.internal_errors;
         for (int i = 0; i < 6; i++)
             out->by_class[i] += s->stats.by_class[i];
     }

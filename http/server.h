@@ -167,6 +167,7 @@ struct http_server {
     struct {
         uint64_t accepted, rejected, requests, bad_requests;
         uint64_t accept_fd_exhausted; /* accepts that failed with EMFILE/ENFILE */
+        uint64_t internal_errors;     /* 500s: our own faults, never the client's data */
         uint64_t by_class[6]; /* 1xx..5xx responses */
     } stats;
 };
@@ -182,7 +183,7 @@ int http_server_listen(http_server_t *s, const config_addr_t *addr, const router
 /* Merged over every thread's server: connection counts and per-route statistics. */
 typedef struct {
     uint64_t open, accepted, rejected, requests, bad_requests;
-    uint64_t accept_fd_exhausted;
+    uint64_t accept_fd_exhausted, internal_errors;
     uint64_t by_class[6];
 } http_totals_t;
 void http_totals(http_totals_t *out);

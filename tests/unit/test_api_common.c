@@ -231,4 +231,29 @@ TEST(db_error_statuses)
     CHECK(strcmp(code, "internal") == 0);
 }
 
+/* Every SQLSTATE of classes 22 (data exception) and 23 (integrity constraint violation) that
+ * PostgreSQL 15 defines is the client's fault: 4xx. Our own classes stay 500. */
+TEST(db_error_classes_22_and_23_are_client_errors)
+{
+    static const char *const data[] = {
+        "22000", "2202E", "22021", "22008", "22012", "22005", "2200B", "22022", "22015", "2201E", "22014",
+        "22016", "2201F", "2201G", "22018", "22007", "22019", "2200D", "22025", "22P06", "22010", "22023",
+        "2201B", "2201W", "2201X", "2202H", "2202G", "22009", "2200C", "2200G", "22004", "22002", "22003",
+        "2200H", "22026", "22001", "22011", "22027", "22024", "2200F", "22P01", "22P02", "22P03", "22P04",
+        "22P05", "2200L", "2200M", "2200N", "2200S", "2200T", "22030", "22031", "22032", "22033", "22034",
+        "22035", "22036", "22037", "22038", "22039", "2203A", "2203B", "2203C", "2203D", "2203E", "2203F",
+        "2203G",
+    };
+    static const char *const constraint[] = {"23000", "23001", "23502", "23503", "23514", "23P01"};
+    static const char *const ours[] = {"42P01", "42601", "42703", "XX000", "53200", "0A000", "25P02", "08006"};
+    const char *code;
+    for (size_t i = 0; i < sizeof(data) / sizeof(data[0]); i++)
+        CHECK_EQ_INT(api_db_error_status(DB_SQL_ERROR, data[i], &code), 400);
+    for (size_t i = 0; i < sizeof(constraint) / sizeof(constraint[0]); i++)
+        CHECK_EQ_INT(api_db_error_status(DB_SQL_ERROR, constraint[i], &code), 422);
+    CHECK_EQ_INT(api_db_error_status(DB_SQL_ERROR, "23505", &code), 409);
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+        CHECK_EQ_INT(api_db_error_status(DB_SQL_ERROR, ours[i], &code), 500);
+}
+
 TEST_MAIN()
