@@ -9,6 +9,7 @@
 #include "api/cached.h"
 #include "api/health.h"
 #include "api/metrics.h"
+#include "api/performance.h"
 #include "api/ratelimit.h"
 #include "api/writes.h"
 #include "core/common.h"
@@ -179,6 +180,7 @@ static int cmd_serve(void)
     api_metrics_routes(admin_router, router);
     /* health on the admin listener too: it answers while the public one is full */
     api_health_routes(admin_router);
+    api_performance_operator_routes(admin_router);
 
     int n = c->threads;
     workers = xcalloc((size_t)n, sizeof(worker_t));

@@ -451,6 +451,13 @@ static bool query_flag(http_str_t q, const char *name)
     return false;
 }
 
+static const char *tag(arena_t *a, const char *pre, int64_t n, const char *post);
+
+const char *api_cache_org_tag(arena_t *a, int64_t org_id)
+{
+    return tag(a, "org:", org_id, ":all");
+}
+
 /* "<pre><n><post>" in the arena, without printf (this runs on every cached request). */
 static const char *tag(arena_t *a, const char *pre, int64_t n, const char *post)
 {
@@ -562,6 +569,10 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":stages");
         }
     }
+    /* every entry of an organization also carries its org-wide tag: an org admin's
+     * clear-cache invalidates exactly that organization's entries, everywhere */
+    if (f->ntags < CACHE_TAGS_MAX)
+        f->tags[f->ntags++] = api_cache_org_tag(a, auth->org_id);
     /* the key: organization (and user for /api/me), path, and the query minus refresh */
     size_t cap = 64 + path.len + 2 * q.len + 2; /* "k" becomes "k=&": at most twice the query */
     if (path.len + q.len > KEY_MAX)
@@ -577,9 +588,19 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
     http_query_iter_t it;
     http_str_t qk, qv;
     http_query_init(&it, q);
+    /* Validation comes before the cache: a request is answered from an entry only if its
+     * query is the very query that filled it (which the handler validated), so the key holds
+     * every byte of the query except a well-formed refresh. Any other refresh (a bad value,
+     * given twice) skips the cache and meets the handler's 400. */
+    bool refresh_seen = false;
     while (http_query_next(&it, &qk, &qv)) {
-        if (qk.len == 7 && memcmp(qk.p, "refresh", 7) == 0)
+        if (qk.len == 7 && memcmp(qk.p, "refresh", 7) == 0) {
+            bool valid = (qv.len == 4 && memcmp(qv.p, "true", 4) == 0) || (qv.len == 5 && memcmp(qv.p, "false", 5) == 0);
+            if (!valid || refresh_seen)
+                return false;
+            refresh_seen = true;
             continue;
+        }
         memcpy(p, qk.p, qk.len);
         p += qk.len;
         *p++ = '=';

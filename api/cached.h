@@ -30,6 +30,9 @@ void api_cache_invalidate(const char *tag);
 /* As api_cache_invalidate; done(arg, n, ok) runs once Redis answered, n being the L2 entries
  * removed (ok false: Redis unavailable, L1 only). */
 void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg);
+
+/* "org:<id>:all", the tag every cached entry of the organization carries (in arena a). */
+const char *api_cache_org_tag(arena_t *a, int64_t org_id);
 /* Invalidates every tag, then calls done(arg) once Redis has answered for all of them (or
  * failed: it is never waited for long). With n == 0, done runs at once. */
 void api_cache_invalidate_all(const char *const *tags, int n, void (*done)(void *arg), void *arg);

@@ -1,7 +1,13 @@
 /*
- * POST /api/performance/clear-cache {"scope": "all"|"l1"|"l2"|"tag", "tag"?} (admin) →
+ * POST /api/performance/clear-cache {"scope": "all"|"l1"|"l2"|"tag", "tag"?} →
  * {"data": {"cleared": n}}: n counts the entries removed here (L1) and in Redis (L2); the L1s
  * of the other instances are cleared through the invalidation channel.
+ *
+ * On the public listener (an organization's admin key, `expensive` class) it clears only the
+ * caller's organization: every entry of an organization carries its "org:<id>:all" tag, so
+ * scopes all, l1 and l2 invalidate that tag (in L1 everywhere and in Redis), and scope tag
+ * takes only tags of the caller's organization ("org:<id>" and "org:<id>:..."). Clearing every
+ * organization's entries is an operator action: the same route on the admin listener (no key).
  */
 #include "api/performance.h"
 #include "api/auth.h"
@@ -10,7 +16,9 @@
 #include "core/clock.h"
 #include "core/json_read.h"
 #include "core/log.h"
+#include "db/db.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define TAG_MAX 200
@@ -60,6 +68,61 @@ static bool tag_ok(const char *s, size_t n)
     return true;
 }
 
+/* Whether tag names the organization's own namespace: "org:<id>" or "org:<id>:...". */
+static bool tag_of_org(const char *tag, size_t n, int64_t org_id)
+{
+    char pre[32];
+    int k = snprintf(pre, sizeof(pre), "org:%lld", (long long)org_id);
+    return n >= (size_t)k && memcmp(tag, pre, (size_t)k) == 0 && (n == (size_t)k || tag[k] == ':');
+}
+
+/* A row tag "<resource>:<id>" the caller may clear when the row is its organization's. */
+static db_stmt_t row_owned_stmt;
+static const char *const row_kinds[] = {"company", "contact", "deal", "activity", "task", "user", "stage", NULL};
+
+/* The id of a row tag of a known kind, or 0. */
+static int64_t row_tag_id(const char *tag, size_t n, size_t *kind_len)
+{
+    const char *colon = memchr(tag, ':', n);
+    if (!colon)
+        return 0;
+    size_t kl = (size_t)(colon - tag);
+    for (int i = 0; row_kinds[i]; i++)
+        if (strlen(row_kinds[i]) == kl && memcmp(tag, row_kinds[i], kl) == 0) {
+            int64_t id;
+            *kind_len = kl;
+            return api_parse_id(colon + 1, n - kl - 1, &id) ? id : 0;
+        }
+    return 0;
+}
+
+typedef struct {
+    http_ctx_t *ctx;
+    clear_t *c;
+    const char *tag;
+} row_check_t;
+
+static void row_owned_done(db_batch_t *b, void *arg)
+{
+    row_check_t *rc = arg;
+    if (b->status != DB_OK) {
+        api_respond_db_error(rc->ctx, b);
+        return;
+    }
+    bool owned = PQntuples(b->results[0]) == 1 && PQgetvalue(b->results[0], 0, 0)[0] == 't';
+    db_batch_release(b);
+    if (!owned) {
+        api_errors_t errs = {0};
+        api_errors_add(&errs, LIT("tag"), "must name a row of your organization, or be org:<id>[:...]");
+        api_respond_problem(rc->ctx, 422, "validation-failed", "the body is not valid", &errs);
+        return;
+    }
+    cache_t *l1 = api_cache_l1();
+    rc->c->l1_cleared = l1 ? (int64_t)cache_count_tag(l1, rc->tag, clock_now_ms()) : 0;
+    api_cache_invalidate_cb(rc->tag, l2_done, rc->c);
+}
+
+/* auth NULL: the operator on the admin listener, clearing every organization. */
 static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
 {
     const json_value_t *body = api_json_body(ctx, NULL);
@@ -96,6 +159,12 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
         api_errors_add(&errs, LIT("tag"), "required for scope tag: 1-200 of [A-Za-z0-9:_.-]");
     if (which != S_TAG && tag_v)
         api_errors_add(&errs, LIT("tag"), "only allowed with scope tag");
+    size_t kind_len = 0;
+    int64_t row_id = 0;
+    if (which == S_TAG && tag && auth && tag_ok(tag, tl) && !tag_of_org(tag, tl, auth->org_id) &&
+        !(row_id = row_tag_id(tag, tl, &kind_len)))
+        api_errors_add(&errs, LIT("tag"), "must be a tag of your organization: org:<id>[:...] or "
+                                          "<resource>:<id> of one of its rows");
     if (errs.n) {
         api_respond_problem(ctx, 422, "validation-failed", "the body is not valid", &errs);
         return;
@@ -105,8 +174,30 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
     c->ctx = ctx;
     c->l1_cleared = 0;
     c->l2_only = which == S_L2;
-    log_fields(LOG_INFO, "clear-cache", "request_id", ctx->request_id, "scope", scope, "key_prefix", auth->prefix,
-               NULL);
+    log_fields(LOG_INFO, "clear-cache", "request_id", ctx->request_id, "scope", scope, "key_prefix",
+               auth ? auth->prefix : "operator", "#org_id", (int64_t)(auth ? auth->org_id : 0), NULL);
+    if (auth && which != S_TAG) {
+        /* an organization's admin: that organization's entries, at every level */
+        const char *org = api_cache_org_tag(&ctx->arena, auth->org_id);
+        c->l1_cleared = l1 ? (int64_t)cache_count_tag(l1, org, clock_now_ms()) : 0;
+        c->l2_only = false;
+        api_cache_invalidate_cb(org, l2_done, c);
+        return;
+    }
+    if (auth && row_id) {
+        /* a row tag: cleared only when the row is the caller's organization's */
+        row_check_t *rc = arena_alloc(&ctx->arena, sizeof(*rc));
+        *rc = (row_check_t){ctx, c, tag};
+        /* the canonical tag: "company:042" names the entries of company:42 */
+        char canon[64];
+        int cn = snprintf(canon, sizeof(canon), "%.*s:%lld", (int)kind_len, tag, (long long)row_id);
+        rc->tag = arena_strndup(&ctx->arena, canon, (size_t)cn);
+        const char *params[3] = {arena_strndup(&ctx->arena, tag, kind_len), rc->tag + kind_len + 1, auth->org_id_s};
+        db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
+        db_batch_add(b, row_owned_stmt, 3, params);
+        db_batch_submit(b, row_owned_done, rc);
+        return;
+    }
     switch (which) {
     case S_TAG:
         c->l1_cleared = l1 ? (int64_t)cache_count_tag(l1, tag, clock_now_ms()) : 0;
@@ -129,8 +220,33 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
     }
 }
 
+static void clear_cache_operator(http_ctx_t *ctx)
+{
+    clear_cache(ctx, NULL);
+}
+
 void api_performance_routes(router_t *rt)
 {
-    api_route(rt, HTTP_POST, "/api/performance/clear-cache", clear_cache, ROUTE_ADMIN, ROUTE_CLASS_NORMAL,
+    row_owned_stmt = db_stmt("SELECT CASE $1::text"
+                             " WHEN 'company' THEN EXISTS (SELECT 1 FROM companies WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " WHEN 'contact' THEN EXISTS (SELECT 1 FROM contacts WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " WHEN 'deal' THEN EXISTS (SELECT 1 FROM deals WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " WHEN 'activity' THEN EXISTS (SELECT 1 FROM activities WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " WHEN 'task' THEN EXISTS (SELECT 1 FROM tasks WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " WHEN 'user' THEN EXISTS (SELECT 1 FROM users WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " WHEN 'stage' THEN EXISTS (SELECT 1 FROM stages WHERE id = $2::bigint AND org_id = $3::bigint)"
+                             " ELSE false END");
+    api_route(rt, HTTP_POST, "/api/performance/clear-cache", clear_cache, ROUTE_ADMIN, ROUTE_CLASS_EXPENSIVE,
               "POST /api/performance/clear-cache");
+}
+
+void api_performance_operator_routes(router_t *admin_rt)
+{
+    http_route_t r = {.pattern = "/api/performance/clear-cache",
+                      .method = HTTP_POST,
+                      .handler = clear_cache_operator,
+                      .flags = ROUTE_PUBLIC,
+                      .route_class = ROUTE_CLASS_HEALTH,
+                      .name = "POST /api/performance/clear-cache (operator)"};
+    router_add(admin_rt, &r);
 }

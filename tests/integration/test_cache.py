@@ -173,17 +173,36 @@ def test_clear_cache_needs_admin_and_valid_scope():
 
 
 def test_clear_all_empties_both_tiers():
+    """An organization's admin clears that organization's entries on every instance and in
+    Redis (issue 15: never another organization's); the operator on the admin listener clears
+    every organization's entries."""
     path = "/api/companies?limit=9"
+    other = next(k["key"] for k in keys if k["org_id"] != 1)
     get(a, path)
     get(a, path)
+    get(b, path)
+    with Conn(a) as c:
+        hdr = {"X-API-Key": other}
+        c.request("GET", path, hdr)
+        assert c.request("GET", path, hdr).header("x-cache") == "HIT"
     with Conn(a) as c:
         r = c.request("POST", "/api/performance/clear-cache", {"X-API-Key": admin_key(),
                                                                "Content-Type": "application/json"}, '{"scope":"all"}')
     assert r.status == 200 and r.json()["data"]["cleared"] >= 1
-    assert redis_cli("EXISTS", "crmd:c:o1|/api/companies?limit=9&") == "0"
-    assert redis_cli("EVAL", "return #redis.call('KEYS', 'crmd:c:*')", "0") == "0"
     time.sleep(0.1)
     assert get(b, path).header("x-cache") == "MISS"
+    assert get(a, path).header("x-cache") == "HIT"  # refilled by b, through L2
+    with Conn(a) as c:
+        assert c.request("GET", path, {"X-API-Key": other}).header("x-cache") == "HIT"  # another org: untouched
+    # the operator's clear, on the admin listener: every organization, both tiers
+    with socket.create_connection(("127.0.0.1", a.admin_port), timeout=5) as s:
+        r = Conn(s).request("POST", "/api/performance/clear-cache", {"Content-Type": "application/json"},
+                            '{"scope":"all"}')
+    assert r.status == 200 and r.json()["data"]["cleared"] >= 1, r
+    assert redis_cli("EVAL", "return #redis.call('KEYS', 'crmd:c:*')", "0") == "0"
+    time.sleep(0.1)
+    with Conn(b) as c:
+        assert c.request("GET", path, {"X-API-Key": other}).header("x-cache") == "MISS"
 
 
 def test_redis_killed_mid_run_still_correct_then_l2_returns():
