@@ -38,6 +38,10 @@ _Atomic uint32_t g_open_conns;
 /* Unparsed input beyond this (a client pipelining without reading) closes the connection. */
 #define IN_MAX (4u << 20)
 #define LINGER_MS 2000
+/* Draining, an idle keep-alive connection is closed once it has been quiet this long; a
+ * request it sends before then is answered (with Connection: close). Closing it at once
+ * would meet requests already on the wire. */
+#define DRAIN_IDLE_GRACE_MS 500
 /* A conn->in this large is not kept in the pool once drained. */
 #define CONN_BUF_HINT 4096
 
@@ -250,7 +254,7 @@ void conn_update_timer(http_server_t *s, http_conn_t *c)
     else if (c->flags & CONN_SENDING)
         kind = TIMER_SEND, ms = cfg->idle_timeout_ms;
     else
-        kind = TIMER_IDLE, ms = cfg->idle_timeout_ms;
+        kind = TIMER_IDLE, ms = s->draining ? DRAIN_IDLE_GRACE_MS : cfg->idle_timeout_ms;
     if (kind == TIMER_NONE) {
         timer_del(&c->timer);
     } else if (kind != c->timer_kind || kind == TIMER_IDLE || kind == TIMER_SEND) {
@@ -277,7 +281,10 @@ static void on_conn_timer(timer_entry_t *e)
         conn_flush(s, c);
         return;
     }
-    conn_close(s, c);
+    /* idle: close gracefully (FIN, then read until the peer's EOF), so a request that crosses
+     * our close on the wire meets a clean end of stream, never a reset */
+    c->flags |= CONN_CLOSE_AFTER;
+    conn_flush(s, c);
 }
 
 /* ---------------------------------------------------------------- accept */
@@ -937,10 +944,13 @@ void http_server_drain(http_server_t *s)
         http_conn_t *c = &s->conns[i];
         if (c->fd < 0 || (c->flags & CONN_CLOSING))
             continue;
-        /* idle connections go now; the others get "Connection: close" on their answer */
+        /* idle connections get a short grace (their next request is answered with
+         * "Connection: close"), the others "Connection: close" on their answer */
         size_t avail = c->in ? c->in->len - c->in_start : 0;
-        if (c->state == CONN_HEAD && avail == 0 && !(c->flags & CONN_SENDING) && !c->out)
-            conn_close(s, c);
+        if (c->state == CONN_HEAD && avail == 0 && !(c->flags & CONN_SENDING) && !c->out) {
+            c->timer_kind = TIMER_NONE; /* re-arm with the drain's grace */
+            conn_update_timer(s, c);
+        }
     }
     if (s->open_conns == 0)
         s->r->stop = true;

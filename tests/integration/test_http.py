@@ -449,3 +449,78 @@ def test_metrics_on_admin_listener_only():
         for line in text.splitlines():  # every sample line is "name{labels} value" or "name value"
             if line and not line.startswith("#"):
                 float(line.rsplit(" ", 1)[1])
+
+
+def drain_round(n_conns=64):
+    """SIGTERM while n_conns keep-alive clients send back to back. Returns (answered, lost):
+    a request is lost when it was written and met neither a response nor a clean close that
+    came before it (a reset, or EOF after the server had read it)."""
+    import select
+    import threading
+    s = Server()
+    answered, lost = [0], []
+    lock = threading.Lock()
+    start = threading.Barrier(n_conns + 1)
+    stop = threading.Event()
+
+    def client():
+        c = Conn(s)
+        start.wait()
+        n = 0
+        try:
+            while not stop.is_set():
+                # a server that already closed this connection: the next request is never written
+                r_ready, _, _ = select.select([c.sock], [], [], 0)
+                if r_ready and not c.buf:
+                    try:
+                        if c.sock.recv(1, socket.MSG_PEEK) == b"":
+                            return
+                    except ConnectionResetError:
+                        with lock:
+                            lost.append("reset while idle")
+                        return
+                try:
+                    c.send(b"GET /api/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # not written
+                try:
+                    r = c.read_response()
+                except EOFError:
+                    with lock:
+                        lost.append("EOF after a written request")
+                    return
+                except (ConnectionResetError, socket.timeout) as e:
+                    with lock:
+                        lost.append(repr(e))
+                    return
+                assert r.status == 200, r
+                n += 1
+                if r.header("connection") == "close":
+                    return
+        finally:
+            with lock:
+                answered[0] += n
+            c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(n_conns)]
+    for t in threads:
+        t.start()
+    start.wait()
+    time.sleep(0.5)
+    s.signal(signal.SIGTERM)
+    code = s.wait_exit(15)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    s.stop()
+    assert code == 0
+    return answered[0], lost
+
+
+def test_sigterm_under_busy_keepalive_load_loses_no_request():
+    total = 0
+    for _ in range(3):
+        answered, lost = drain_round()
+        assert not lost, lost[:5]
+        total += answered
+    assert total > 1000, total
