@@ -258,7 +258,10 @@ void reactor_run(reactor_t *r)
     r->now_ms = clock_now_ms();
     while (!r->stop) {
         clock_http_date_update(&r->date);
-        timer_run(&r->timers, r->now_ms);
+        /* thousands of connections expiring together (408s, closes) are spread over turns,
+         * so requests, PostgreSQL and Redis completions keep flowing between them */
+        timer_run_budget(&r->timers, r->now_ms, REACTOR_TIMER_BUDGET);
+        r->again = false;
         for (int i = 0; i < r->nhooks; i++)
             r->hooks[i](r, r->hook_args[i]);
         log_tick();
@@ -267,6 +270,8 @@ void reactor_run(reactor_t *r)
         int64_t wait_ms = timer_next_ms(&r->timers, r->now_ms);
         if (wait_ms < 0 || wait_ms > 1000)
             wait_ms = 1000; /* the Date header and drain checks want a turn a second */
+        if (r->again)
+            wait_ms = 0;
         struct __kernel_timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000};
         struct io_uring_cqe *cqe;
         int ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, &ts, NULL);

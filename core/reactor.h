@@ -6,6 +6,9 @@
 #ifndef CRMD_CORE_REACTOR_H
 #define CRMD_CORE_REACTOR_H
 
+/* Timer callbacks one loop turn runs at most (each may answer 408 or close a connection). */
+#define REACTOR_TIMER_BUDGET 1024
+
 #include <liburing.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -54,6 +57,7 @@ struct reactor {
     clock_http_date_t date;
     timer_wheel_t timers;
     bool stop;             /* leave the loop after this turn */
+    bool again;                /* a hook left work for the next turn: do not sleep */
 
     /* provided-buffer ring for multishot receives */
     struct io_uring_buf_ring *br;

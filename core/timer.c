@@ -164,7 +164,7 @@ static timer_entry_t *sort_by_expiry(timer_entry_t *list)
  * list, so callbacks that delete pending entries unlink them from it, and entries they arm land
  * in the wheel (at w->floor or later), never in the batch being walked.
  */
-static size_t fire_slot(timer_wheel_t *w, uint64_t now_ms)
+static size_t fire_slot(timer_wheel_t *w, uint64_t now_ms, size_t budget)
 {
     timer_entry_t *pending;
     slot_take(w, 0, (unsigned)w->cur & SLOT_MASK, &pending);
@@ -178,6 +178,11 @@ static size_t fire_slot(timer_wheel_t *w, uint64_t now_ms)
     timer_entry_t *e;
     while ((e = pending)) {
         entry_unlink(e);
+        if (fired == budget) {
+            /* out of budget: the rest waits in the current slot for the next run */
+            wheel_link(w, e, w->cur);
+            continue;
+        }
         if (e->expires > now_ms) {
             wheel_link(w, e, tick_of(w, e->expires));
             continue;
@@ -229,6 +234,11 @@ static uint64_t next_event(const timer_wheel_t *w)
 
 size_t timer_run(timer_wheel_t *w, uint64_t now_ms)
 {
+    return timer_run_budget(w, now_ms, SIZE_MAX);
+}
+
+size_t timer_run_budget(timer_wheel_t *w, uint64_t now_ms, size_t budget)
+{
     uint64_t end = tick_of(w, now_ms);
     if (end < w->cur)
         end = w->cur;
@@ -236,8 +246,8 @@ size_t timer_run(timer_wheel_t *w, uint64_t now_ms)
     for (;;) {
         /* entries armed by callbacks may not land in a slot this run has already passed */
         w->floor = w->cur < end ? w->cur + 1 : w->cur;
-        fired += fire_slot(w, now_ms);
-        if (w->cur == end)
+        fired += fire_slot(w, now_ms, budget - fired);
+        if (w->cur == end || fired == budget)
             break;
         uint64_t next = w->count ? next_event(w) : end;
         w->cur = MIN(next, end);

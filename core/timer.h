@@ -74,6 +74,11 @@ static inline size_t timer_count(const timer_wheel_t *w)
  */
 size_t timer_run(timer_wheel_t *w, uint64_t now_ms);
 
+/* timer_run firing at most budget entries: the due entries left over fire on the next call
+ * (timer_next_ms is then 0), so a loop turn's timer work stays bounded however many expire
+ * together. */
+size_t timer_run_budget(timer_wheel_t *w, uint64_t now_ms, size_t budget);
+
 /*
  * Milliseconds the loop may wait before calling timer_run: 0 when something is due, -1 when
  * nothing is armed. Never later than the next deadline; earlier only when an entry must first

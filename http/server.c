@@ -42,6 +42,8 @@ _Atomic uint32_t g_open_conns;
  * request it sends before then is answered (with Connection: close). Closing it at once
  * would meet requests already on the wire. */
 #define DRAIN_IDLE_GRACE_MS 500
+/* Connection closes (a cancel and a close each) one loop turn issues at most. */
+#define HTTP_CLOSES_PER_TURN 256
 /* A conn->in this large is not kept in the pool once drained. */
 #define CONN_BUF_HINT 4096
 
@@ -52,6 +54,7 @@ static http_server_t *all_servers[MAX_THREADS];
 static _Atomic int nservers;
 
 static void conn_close(http_server_t *s, http_conn_t *c);
+static void conn_issue_close(http_server_t *s, http_conn_t *c);
 static void admin_reserve_refill(http_server_t *s);
 static void conn_error(http_server_t *s, http_conn_t *c, int status, const char *code, const char *detail);
 
@@ -209,7 +212,7 @@ static void conn_free(http_server_t *s, http_conn_t *c)
 
 static void conn_maybe_free(http_server_t *s, http_conn_t *c)
 {
-    if ((c->flags & CONN_CLOSING) && c->ops == 0)
+    if ((c->flags & CONN_CLOSING) && !(c->flags & CONN_CLOSE_QUEUED) && c->ops == 0)
         conn_free(s, c);
 }
 
@@ -218,11 +221,46 @@ static void conn_close(http_server_t *s, http_conn_t *c)
 {
     if (c->flags & CONN_CLOSING)
         return;
-    c->flags |= CONN_CLOSING;
+    c->flags |= CONN_CLOSING | CONN_CLOSE_QUEUED;
     timer_del(&c->timer);
-    if (c->flags & (CONN_RECV_ARMED | CONN_SENDING)) {
+    /* Thousands of connections can end in one turn (timeouts, a client pool closing): their
+     * closes are spread over turns so requests and dependency completions keep flowing. */
+    c->close_next = UINT32_MAX;
+    if (s->nclose_queued++)
+        s->conns[s->close_tail].close_next = c->idx;
+    else
+        s->close_head = c->idx;
+    s->close_tail = c->idx;
+}
+
+/* Issues the cancel and close of up to HTTP_CLOSES_PER_TURN queued connections. */
+static void closes_issue(reactor_t *r, void *arg)
+{
+    http_server_t *s = arg;
+    for (int n = 0; n < HTTP_CLOSES_PER_TURN && s->nclose_queued; n++) {
+        http_conn_t *c = &s->conns[s->close_head];
+        s->close_head = c->close_next;
+        s->nclose_queued--;
+        c->flags &= ~CONN_CLOSE_QUEUED;
+        conn_issue_close(s, c);
+    }
+    if (s->nclose_queued)
+        r->again = true;
+}
+
+static void conn_issue_close(http_server_t *s, http_conn_t *c)
+{
+    /* cancel by user_data, one lookup each: a cancel by fd scans every pending request of
+     * the ring, and thousands of those (10,000 idle connections expiring) spun a core for
+     * seconds while live sockets starved */
+    if (c->flags & CONN_RECV_ARMED) {
         struct io_uring_sqe *sqe = reactor_sqe(s->r);
-        io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+        io_uring_prep_cancel64(sqe, reactor_ud(OP_RECV, c->idx), 0);
+        io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
+    }
+    if (c->flags & CONN_SENDING) {
+        struct io_uring_sqe *sqe = reactor_sqe(s->r);
+        io_uring_prep_cancel64(sqe, reactor_ud(OP_SEND, c->idx), 0);
         io_uring_sqe_set_data64(sqe, reactor_ud(OP_IGNORE, 0));
     }
     struct io_uring_sqe *sqe = reactor_sqe(s->r);
@@ -281,10 +319,14 @@ static void on_conn_timer(timer_entry_t *e)
         conn_flush(s, c);
         return;
     }
-    /* idle: close gracefully (FIN, then read until the peer's EOF), so a request that crosses
-     * our close on the wire meets a clean end of stream, never a reset */
-    c->flags |= CONN_CLOSE_AFTER;
-    conn_flush(s, c);
+    if (s->draining) {
+        /* draining, the close is graceful (FIN, then read until the peer's EOF), so a request
+         * that crosses it on the wire meets a clean end of stream, never a reset */
+        c->flags |= CONN_CLOSE_AFTER;
+        conn_flush(s, c);
+        return;
+    }
+    conn_close(s, c);
 }
 
 /* ---------------------------------------------------------------- accept */
@@ -494,7 +536,10 @@ static void on_recv(reactor_t *r, struct io_uring_cqe *cqe)
             reactor_buf_return(r, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
         if (!more && !(c->flags & CONN_CLOSING))
             arm_recv(s, c);
-    } else if (!(c->flags & CONN_CLOSING)) {
+    } else if (cqe->flags & IORING_CQE_F_BUFFER) {
+        reactor_buf_return(r, (uint16_t)(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+    }
+    if (cqe->res < 0 && cqe->res != -ENOBUFS && !(c->flags & CONN_CLOSING)) {
         if (cqe->res != -ECONNRESET && cqe->res != -ECANCELED)
             log_debug("recv: %s", strerror(-cqe->res));
         conn_close(s, c);
@@ -911,6 +956,7 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     reactor_set_handler(r, OP_RECV, on_recv);
     reactor_set_handler(r, OP_SEND, on_send);
     reactor_set_handler(r, OP_CLOSE, on_close);
+    reactor_add_hook(r, closes_issue, s);
     r->on_wake = on_wake_hook;
     r->on_wake_arg = s;
     int ret = http_server_listen(s, &cfg->listen, router, false);

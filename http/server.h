@@ -42,6 +42,7 @@ enum conn_flags {
     CONN_CLOSING = 1u << 3,       /* cancel and close issued; waiting for the last CQEs */
     CONN_CONTINUE_SENT = 1u << 4, /* "100 Continue" already sent for this request */
     CONN_PEER_EOF = 1u << 5,      /* the peer shut down its sending side */
+    CONN_CLOSE_QUEUED = 1u << 6,  /* closing: cancel and close wait for a turn with room */
 };
 
 /* Which deadline the connection's one timer stands for. */
@@ -63,6 +64,7 @@ struct http_conn {
     size_t sent;
     http_ctx_t *ctx;     /* the request whose head was parsed, until answered */
     uint32_t requests;   /* answered on this connection */
+    uint32_t close_next; /* next in the server's close queue (CONN_CLOSE_QUEUED) */
     uint8_t listener;    /* index into the server's listeners */
     uint8_t peer_family;
     uint16_t peer_port;
@@ -153,6 +155,9 @@ struct http_server {
     uint32_t next_unused;
     uint32_t open_conns;
     uint32_t admin_conns;  /* open connections of the admin listener */
+    /* connections whose cancel and close are not issued yet, oldest first (slot indices
+     * linked through close_next): a turn issues at most HTTP_CLOSES_PER_TURN of them */
+    uint32_t close_head, close_tail, nclose_queued;
     int admin_reserve[HTTP_ADMIN_FD_RESERVE]; /* -1: slot spent */
     buf_pool_t pool;
     http_ctx_t *free_ctx;

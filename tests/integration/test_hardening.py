@@ -242,3 +242,104 @@ def test_clear_cache_is_expensive_and_scoped():
                     assert "expensive" in (r.header("ratelimit-policy") or "") or r.header("retry-after"), r
                     break
         assert 429 in statuses, statuses
+
+
+def latencies(server, stop, out, errors):
+    """Requests back to back on one keep-alive connection until stop; appends seconds each."""
+    import time as _t
+    try:
+        with Conn(server) as c:
+            while not stop.is_set():
+                t0 = _t.perf_counter()
+                r = c.request("GET", "/api/health/live")
+                out.append(_t.perf_counter() - t0)
+                assert r.status == 200
+    except Exception as e:  # noqa: BLE001 - reported by the test
+        errors.append("%r after %d requests" % (e, len(out)))
+
+
+def test_ten_thousand_idle_connections_expiring_together_do_not_stall_the_reactor():
+    expiry_storm("idle")
+
+
+def test_ten_thousand_request_heads_timing_out_together_do_not_stall_the_reactor():
+    expiry_storm("head")
+
+
+def expiry_storm(kind):
+    import os
+    import signal
+    import socket
+    import threading
+    import time
+    lib.raise_nofile()
+    env = {"REDIS_URL": lib.REDIS} if lib.REDIS else {}
+    flag = "--idle-timeout" if kind == "idle" else "--header-timeout"
+    s = Server(flag, "2000", "--threads", "1", env=env)
+    socks = []
+    try:
+        for _ in range(10000):
+            socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=10))
+        # the server pauses while every connection sends its request, so it answers them all in
+        # the same few loop turns: their idle timers then expire in the same tick
+        os.kill(s.proc.pid, signal.SIGSTOP)
+        # idle: a whole request each (then the idle timer); head: half a head (then 408s)
+        req = b"GET /api/health/live HTTP/1.1\r\nHost: x\r\n" + (b"\r\n" if kind == "idle" else b"")
+        for so in socks:
+            so.send(req)
+        os.kill(s.proc.pid, signal.SIGCONT)
+        time.sleep(1.0)
+        stop = threading.Event()
+        base, storm, errors = [], [], []
+        t = threading.Thread(target=latencies, args=(s, stop, base, errors))
+        t.start()
+        time.sleep(0.5)  # a quiet baseline, before the expiry at about 2 s
+        stop.set()
+        t.join()
+        stop = threading.Event()
+        t = threading.Thread(target=latencies, args=(s, stop, storm, errors))
+        t.start()
+        time.sleep(3.5)  # covers the idle expiry and the lingering closes 2 s after it
+        stop.set()
+        t.join()
+        assert not errors, errors
+        assert len(storm) > 500, len(storm)
+        storm.sort()
+        p99 = storm[int(len(storm) * 0.99)]
+        worst = storm[-1]
+        assert p99 < 0.010, "p99 %.1f ms during the expiry (max %.1f ms, %d requests)" % (p99 * 1e3, worst * 1e3,
+                                                                                           len(storm))
+        # the expiry did happen: every idle connection got its answer, then the server's close
+        closed = 0
+        for so in socks[::50]:
+            so.settimeout(2)
+            data = b""
+            while True:
+                chunk = so.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            closed += data.startswith(b"HTTP/1.1 200" if kind == "idle" else b"HTTP/1.1 408")
+        assert closed == len(socks[::50]), closed
+        # and every client hangs up at once: 10,000 closes in the server, requests still flowing
+        stop = threading.Event()
+        hangup = []
+        t = threading.Thread(target=latencies, args=(s, stop, hangup, errors))
+        t.start()
+        time.sleep(0.2)
+        for so in socks:
+            so.close()
+        socks = []
+        time.sleep(1.0)
+        stop.set()
+        t.join()
+        assert not errors, errors
+        hangup.sort()
+        assert hangup[int(len(hangup) * 0.99)] < 0.010, "p99 %.1f ms while clients hang up" % (
+            hangup[int(len(hangup) * 0.99)] * 1e3)
+        logs = s.logs()
+        assert "redis connection lost" not in logs and "database connection lost" not in logs
+    finally:
+        for so in socks:
+            so.close()
+        s.stop()
