@@ -453,21 +453,26 @@ static void shared_note(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl_re
 /* ---- Redis leases, per thread ---- */
 
 /*
- * KEYS[1] the bucket; ARGV interval_us, tau_us (burst * interval), n wanted. GCRA over the
- * server's clock: grants up to n tokens at once. Returns {granted, remaining, wait_ms until the
- * next token (when fewer than n), ms until full}.
+ * KEYS[1] the bucket; ARGV interval_us, tau_us (burst * interval), n wanted, k given back.
+ * GCRA over the server's clock: first takes back k tokens a thread leased and did not spend
+ * (so sparse traffic is not charged for a lease it never used), then grants up to n tokens at
+ * once. Returns {granted, remaining, wait_ms until the next token (when fewer than n), ms
+ * until full}.
  */
 static const char lease_src[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
     "local iv, tau, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local back = tonumber(ARGV[4] or 0)\n"
     "local tat = tonumber(redis.call('GET', KEYS[1]) or 0)\n"
+    "local was = tat\n"
+    "if back > 0 then tat = tat - back * iv end\n"
     "if tat < now then tat = now end\n"
     "local avail = math.floor((tau - (tat - now)) / iv)\n"
     "if avail < 0 then avail = 0 end\n"
     "local g = math.min(n, avail)\n"
-    "if g > 0 then\n"
-    "  tat = tat + g * iv\n"
+    "if g > 0 then tat = tat + g * iv end\n"
+    "if g > 0 or (back > 0 and tat ~= was) then\n"
     "  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)\n"
     "end\n"
     "local wait = 0\n"
@@ -496,6 +501,7 @@ typedef struct {
     uint64_t lease_exp;    /* ms */
     uint64_t empty_until;  /* ms: the bucket had no token for us before this */
     bool pending;          /* a lease script is in flight */
+    rl_params_t params;    /* of the bucket, to give its tokens back */
     waiter_t *head, *tail; /* requests waiting for that lease */
     char key[RL_KEY_MAX];
 } lease_entry_t;
@@ -636,6 +642,8 @@ static void decided(check_t *ck, uint64_t now_ms)
     step(ck);
 }
 
+static void lease_give_back(lease_entry_t *e);
+
 static lease_entry_t *lease_entry(const bucket_t *b)
 {
     if (!tl_leases)
@@ -645,6 +653,7 @@ static lease_entry_t *lease_entry(const bucket_t *b)
         return e;
     if (e->pending)
         return NULL; /* a different bucket's lease is in flight: decide locally */
+    lease_give_back(e);
     memset(e, 0, sizeof(*e));
     e->tag = b->h;
     snprintf(e->key, sizeof(e->key), "%s", b->key);
@@ -683,7 +692,9 @@ static void lease_done(void *arg, redisReply *reply, int status)
     bool ok = status == REDIS_STATUS_OK && reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4;
     if (ok) {
         tl_fallback_logged = false;
-        e->lease = (uint32_t)reply->element[0]->integer;
+        /* tokens still in hand stay spendable: a refill adds to them (an expired lease's
+         * were given back by this very script) */
+        e->lease = (now < e->lease_exp ? e->lease : 0) + (uint32_t)reply->element[0]->integer;
         e->global_left = (uint32_t)reply->element[1]->integer;
         e->lease_exp = now + LEASE_TTL_MS;
         if (reply->element[2]->integer > 0 && !e->lease)
@@ -722,20 +733,46 @@ static void lease_done(void *arg, redisReply *reply, int status)
     }
 }
 
-static void fetch_lease(lease_entry_t *e, const rl_params_t *p, uint32_t want)
+/* Runs the lease script for key: take back `back` unspent tokens, then grant up to n. */
+static void lease_eval(const char *key, const rl_params_t *p, uint32_t n, uint32_t back, redis_cb_t done,
+                       void *arg)
 {
     pthread_once(&script_once, script_init);
-    uint32_t n = MAX(1, MIN(rc.lease_max, p->burst / 8));
-    n = MAX(n, want);
     uint64_t iv = rl_interval_us(p);
-    char a1[24], a2[24], a3[16];
+    char a1[24], a2[24], a3[16], a4[16];
     snprintf(a1, sizeof(a1), "%llu", (unsigned long long)iv);
     snprintf(a2, sizeof(a2), "%llu", (unsigned long long)(iv * p->burst));
     snprintf(a3, sizeof(a3), "%u", n);
-    const char *argv[4] = {e->key, a1, a2, a3};
-    e->pending = true;
+    snprintf(a4, sizeof(a4), "%u", back);
+    const char *argv[5] = {key, a1, a2, a3, a4};
     stats()->redis_commands++;
-    redis_eval(&lease_script, 1, 4, argv, NULL, lease_done, e);
+    redis_eval(&lease_script, 1, 5, argv, NULL, done, arg);
+}
+
+static void fetch_lease(lease_entry_t *e, const rl_params_t *p, uint32_t want)
+{
+    uint32_t n = MAX(1, MIN(rc.lease_max, p->burst / 8));
+    n = MAX(n, want);
+    /* an expired lease's unspent tokens go back with this request, not lost */
+    uint32_t back = e->lease && clock_now_ms() >= e->lease_exp ? e->lease : 0;
+    if (back)
+        e->lease = 0;
+    e->params = *p;
+    e->pending = true;
+    lease_eval(e->key, p, n, back, lease_done, e);
+}
+
+static void give_back_done(void *arg, redisReply *reply, int status)
+{
+    (void)arg, (void)reply, (void)status;
+}
+
+/* Returns the unspent tokens of the bucket an entry holds before the slot is reused. */
+static void lease_give_back(lease_entry_t *e)
+{
+    if (e->lease && e->key[0])
+        lease_eval(e->key, &e->params, 0, e->lease, give_back_done, NULL);
+    e->lease = 0;
 }
 
 /* Decides the bucket at ck->at, or finishes when all allowed. */

@@ -5,6 +5,7 @@
  * If-Match), then cache invalidation of every tag it touched, and only then the answer.
  */
 #include "api/writes.h"
+#include "core/logmask.h"
 #include "api/auth.h"
 #include "api/cached.h"
 #include "api/common.h"
@@ -826,6 +827,7 @@ HANDLERS(WR_TASKS, tasks)
 
 void api_writes_routes(router_t *rt)
 {
+    log_mask_set_loggable(api_field_loggable);
     static const struct {
         api_handler_fn post, patch, del;
         const char *list, *one, *post_name, *patch_name, *delete_name;

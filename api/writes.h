@@ -22,12 +22,19 @@
 #ifndef CRMD_API_WRITES_H
 #define CRMD_API_WRITES_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "core/reactor.h"
 #include "http/router.h"
 
 /* Registers POST, PATCH and DELETE of every writable resource (behind api_route). Call after
  * api_resources_routes (the writes answer with its row writers). */
 void api_writes_routes(router_t *rt);
+
+/* Whether a request body field's value may be logged: a writable field of a resource or a
+ * member of a request envelope (batch, bulk, clear-cache); for log_mask_set_loggable. */
+bool api_field_loggable(const char *name, size_t n);
 
 /* Starts the periodic purge of idempotency keys older than 24 h on reactor r (one thread of
  * the process); stop it on that thread before the pool stops. */

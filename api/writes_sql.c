@@ -9,6 +9,7 @@
  * (NULL without If-Match), $5.. the fields. Delete: $1 org, $2 id, $3 guard, $4 cascade.
  */
 #include "api/resources.h"
+#include "api/writes.h"
 #include "api/writes_internal.h"
 #include "core/buf.h"
 #include "core/common.h"
@@ -115,6 +116,23 @@ wres_t g_wres[WR_COUNT] = {
 };
 
 db_stmt_t g_w_claim, g_w_release;
+
+/* The members of the request envelopes (batch, bulk, clear-cache) whose values say what was
+ * asked, not what was sent: loggable like the resources' own fields. */
+static const char *const envelope_fields[] = {"id", "method", "path", "query", "body", "operation", "dealIds",
+                                              "updates", "scope", "tag", "type", "payload", NULL};
+
+bool api_field_loggable(const char *name, size_t n)
+{
+    for (int i = 0; envelope_fields[i]; i++)
+        if (strlen(envelope_fields[i]) == n && memcmp(envelope_fields[i], name, n) == 0)
+            return true;
+    for (int k = 0; k < WR_COUNT; k++)
+        for (size_t i = 0; i < g_wres[k].nfields; i++)
+            if (strlen(g_wres[k].fields[i].name) == n && memcmp(g_wres[k].fields[i].name, name, n) == 0)
+                return true;
+    return false;
+}
 
 static const char *cast_of(const wfield_t *f)
 {

@@ -1,4 +1,4 @@
-/* Masking of secrets in logged request bodies; see logmask.h. */
+/* Only declared fields of logged request bodies keep their values; see logmask.h. */
 #include "core/logmask.h"
 #include "core/json.h"
 #include "core/json_read.h"
@@ -33,6 +33,37 @@ bool log_mask_field(const char *name, size_t n)
             return true;
     }
     return false;
+}
+
+static log_loggable_fn loggable;
+
+void log_mask_set_loggable(log_loggable_fn fn)
+{
+    loggable = fn;
+}
+
+/* {"type":"string","len":12}: what a value not declared loggable leaves in the log. */
+static void put_shape(buf_t *out, const json_value_t *v)
+{
+    static const char *const names[] = {"null", "boolean", "boolean", "number", "string", "array", "object"};
+    json_type_t t = json_type(v);
+    size_t n = 0;
+    buf_append_lit(out, "{\"type\":\"");
+    buf_append(out, names[t], strlen(names[t]));
+    buf_append_lit(out, "\"");
+    if (t == JSON_STRING)
+        json_string(v, &n);
+    else if (t == JSON_NUMBER)
+        json_number_text(v, &n);
+    else if (t == JSON_ARRAY)
+        n = json_array_len(v);
+    else if (t == JSON_OBJECT)
+        n = json_object_len(v);
+    if (t == JSON_STRING || t == JSON_NUMBER || t == JSON_ARRAY || t == JSON_OBJECT) {
+        buf_append_lit(out, ",\"len\":");
+        buf_append_u64(out, n);
+    }
+    buf_putc(out, '}');
 }
 
 static void put(buf_t *out, const json_value_t *v, size_t limit)
@@ -87,10 +118,13 @@ static void put(buf_t *out, const json_value_t *v, size_t limit)
             const char *k = json_object_key_at(v, i, &n);
             json_str(out, k, MIN(n, 100));
             buf_putc(out, ':');
-            if (log_mask_field(k, n))
-                buf_append_lit(out, "\"***\"");
+            /* a value (or a container, walked member by member) only under a declared name
+             * that does not look like a secret either; else its type and length */
+            const json_value_t *mv = json_object_value_at(v, i);
+            if (loggable && loggable(k, n) && !log_mask_field(k, n))
+                put(out, mv, limit);
             else
-                put(out, json_object_value_at(v, i), limit);
+                put_shape(out, mv);
         }
         buf_putc(out, '}');
         break;
@@ -103,8 +137,10 @@ void log_mask_json(buf_t *out, const char *body, size_t n)
     arena_init(&a, NULL, 0);
     /* parsing a many-megabyte body to log a kilobyte of it is not worth the CPU */
     const json_value_t *v = n && n <= 64 * 1024 ? json_parse(&a, body, n, NULL) : NULL;
-    if (v) {
+    if (v && (json_type(v) == JSON_OBJECT || json_type(v) == JSON_ARRAY)) {
         put(out, v, out->len + LOG_MASK_MAX);
+    } else if (v) {
+        put_shape(out, v); /* a bare value has no name to declare it by */
     } else {
         buf_append_lit(out, "{\"bytes\":");
         buf_append_u64(out, n);

@@ -238,3 +238,57 @@ def test_made_up_keys_spend_the_ip_budget_before_any_query():
                 statuses.append(c.request("GET", "/api/me", {"X-API-Key": k}).status)
         assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}, statuses
         assert queries() - before <= 3, "a made-up key past the budget still cost a query"
+
+
+def paced_client(servers, k, sparse_s=6.0, sparse_gap=0.6, steady_s=5.0):
+    """Sparse (below the rate), then a burst, then as fast as it goes; requests alternate
+    between servers. Returns (sparse_ok, sparse_n, later_ok, later_elapsed_s)."""
+    conns = [Conn(s) for s in servers]
+    h = {"X-API-Key": k}
+    i = 0
+
+    def one():
+        nonlocal i
+        c = conns[i % len(conns)]
+        i += 1
+        st = c.request("GET", "/api/me", h).status
+        assert st in (200, 429), st
+        return st == 200
+
+    sparse_ok = sparse_n = 0
+    t_end = time.time() + sparse_s
+    while time.time() < t_end:
+        sparse_ok += one()
+        sparse_n += 1
+        time.sleep(sparse_gap)
+    t0 = time.time()
+    later_ok = 0
+    while time.time() - t0 < steady_s:
+        later_ok += one()
+    elapsed = time.time() - t0
+    for c in conns:
+        c.close()
+    return sparse_ok, sparse_n, later_ok, elapsed
+
+
+def test_paced_client_admitted_within_5pct_of_budget_one_and_two_instances():
+    """Leased tokens a thread does not spend go back to the bucket: a client pacing itself is
+    charged for what it used, not for the leases it was handed (issue 15)."""
+    rate, burst = 2.0, 80  # 120 per minute: leases of burst/8 = 10 tokens
+    e = env(RATE_LIMIT_STANDARD="120/60/%d" % burst)
+    k = key("standard")
+    for n in (1, 2):
+        clear_buckets()
+        servers = [Server(limits=True, env=e) for _ in range(n)]
+        try:
+            for s in servers:
+                wait_ready(s)
+            sparse_ok, sparse_n, later_ok, elapsed = paced_client(servers, k)
+            # below the rate, every sparse request is admitted
+            assert sparse_ok == sparse_n, (n, sparse_ok, sparse_n)
+            # then the full bucket (the sparse phase never drained it) plus the rate since
+            want = burst + rate * elapsed
+            assert within(later_ok, want, 5), (n, later_ok, want)
+        finally:
+            for s in servers:
+                s.stop()
