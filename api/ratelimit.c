@@ -775,6 +775,22 @@ static void lease_give_back(lease_entry_t *e)
     e->lease = 0;
 }
 
+/* Gives back the unspent tokens of expired leases, a few slots per call (round robin): a
+ * bucket this thread never sees again does not keep its tokens either. */
+#define LEASE_SWEEP_PER_CALL 8
+static __thread uint32_t tl_sweep_at;
+
+static void lease_sweep(uint64_t now)
+{
+    if (!tl_leases)
+        return;
+    for (int i = 0; i < LEASE_SWEEP_PER_CALL; i++) {
+        lease_entry_t *e = &tl_leases[tl_sweep_at++ & (LEASE_SLOTS - 1)];
+        if (e->lease && !e->pending && now >= e->lease_exp)
+            lease_give_back(e);
+    }
+}
+
 /* Decides the bucket at ck->at, or finishes when all allowed. */
 static void step(check_t *ck)
 {
@@ -789,6 +805,8 @@ static void step(check_t *ck)
         finish(ck, ck->at);
         return;
     }
+    if (redis_connected())
+        lease_sweep(now);
     lease_entry_t *e = redis_connected() ? lease_entry(b) : NULL;
     if (!e) {
         if (!redis_connected())
