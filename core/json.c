@@ -1,4 +1,5 @@
 #include "core/json.h"
+#include "core/utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -38,45 +39,6 @@ static void write_escape(buf_t *b, unsigned char c)
     b->len += 6;
 }
 
-/*
- * Length of the well-formed UTF-8 sequence at s (n bytes left), or 0 when it is ill-formed;
- * then *bad is the length of its maximal ill-formed prefix, replaced by one U+FFFD (the
- * Unicode "maximal subpart" practice: C0 80 gives two, a truncated E2 82 gives one).
- */
-static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (c == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (c == 0xf4)
-            hi = 0x8f; /* above U+10FFFF */
-    } else {
-        *bad = 1;
-        return 0;
-    }
-    size_t i = 1;
-    for (; i < len && i < n; i++) {
-        unsigned d = s[i];
-        if (i == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xbf))
-            break;
-    }
-    if (i == len)
-        return len;
-    *bad = i;
-    return 0;
-}
-
 /* U+2028 and U+2029 are valid JSON but end a line in JavaScript: escape them. */
 static inline bool is_js_line_break(const unsigned char *p, size_t len)
 {
@@ -99,7 +61,7 @@ void json_str(buf_t *b, const char *s, size_t n)
             }
             if (cls == STR_ESCAPE)
                 break;
-            len = utf8_seq(p, (size_t)(end - p), &bad);
+            len = utf8_seq_check(p, (size_t)(end - p), &bad);
             if (!len || is_js_line_break(p, len))
                 break;
             p += len;

@@ -9,6 +9,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Length (2-4) of the well-formed multi-byte sequence at s (n bytes left), or 0 when it is
+ * ill-formed; then *bad is the length of its maximal ill-formed prefix (the Unicode "maximal
+ * subpart" practice a replacing decoder follows: C0 80 is two bad bytes, a truncated E2 82
+ * one). s[0] is not ASCII. */
+size_t utf8_seq_check(const unsigned char *s, size_t n, size_t *bad);
+
 /* Length (1-4) of the well-formed sequence at p with avail bytes left, or 0. */
 size_t utf8_seq_len(const unsigned char *p, size_t avail);
 

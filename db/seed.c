@@ -3,6 +3,7 @@
 #include "db/keys.h"
 #include "db/migrate.h"
 #include "core/common.h"
+#include "core/timestamp.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -310,30 +311,6 @@ static void copy_ref(copy_t *c, int64_t id)
         copy_null(c);
 }
 
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    /* Howard Hinnant's days_from_civil inverse, proleptic Gregorian. */
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)((int64_t)yoe + era * 400 + (*m <= 2));
-}
-
-static int64_t days_from_civil(int y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static void copy_raw(copy_t *c, const char *s, size_t n)
 {
     copy_sep(c);
@@ -345,23 +322,17 @@ static void copy_raw(copy_t *c, const char *s, size_t n)
 /* A timestamptz in UTC from Unix seconds. */
 static void copy_ts(copy_t *c, int64_t t)
 {
-    int y;
-    unsigned m, d;
-    int64_t days = t >= 0 ? t / DAY : -((-t + DAY - 1) / DAY), sec = t - days * DAY;
-    civil_from_days(days, &y, &m, &d);
-    char tmp[40];
-    int n = snprintf(tmp, sizeof(tmp), "%04d-%02u-%02u %02d:%02d:%02d+00", y, m, d, (int)(sec / 3600),
-                     (int)(sec / 60 % 60), (int)(sec % 60));
-    copy_raw(c, tmp, (size_t)n);
+    char tmp[TS_TEXT_MAX];
+    copy_raw(c, tmp, ts_format((ts_t){t, 0}, false, tmp));
 }
 
 static void copy_date(copy_t *c, int64_t t)
 {
-    int y;
+    int64_t y;
     unsigned m, d;
-    civil_from_days(t / DAY, &y, &m, &d);
+    ts_civil_from_days(t / DAY, &y, &m, &d);
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%04d-%02u-%02u", y, m, d);
+    int n = snprintf(tmp, sizeof(tmp), "%04d-%02u-%02u", (int)y, m, d);
     copy_raw(c, tmp, (size_t)n);
 }
 
@@ -1011,7 +982,7 @@ static int seed_date(int64_t *out)
             fprintf(stderr, "crmd seed: CRMD_SEED_NOW must be a date YYYY-MM-DD, not \"%s\"\n", env);
             return -1;
         }
-        *out = days_from_civil(y, m, d) * DAY;
+        *out = ts_days_from_civil(y, m, d) * DAY;
         return 0;
     }
     *out = (int64_t)time(NULL) / DAY * DAY;
@@ -1040,12 +1011,12 @@ static bool load_all(seed_t *s)
         return false;
     /* Partitions for every month the activities span, whenever the migration ran. */
     char from[16], to[16];
-    int y;
+    int64_t y;
     unsigned m, d;
-    civil_from_days((s->start - 31 * DAY) / DAY, &y, &m, &d);
-    snprintf(from, sizeof(from), "%04d-%02u-%02u", y, m, d);
-    civil_from_days((s->now + 92 * DAY) / DAY, &y, &m, &d);
-    snprintf(to, sizeof(to), "%04d-%02u-%02u", y, m, d);
+    ts_civil_from_days((s->start - 31 * DAY) / DAY, &y, &m, &d);
+    snprintf(from, sizeof(from), "%04d-%02u-%02u", (int)y, m, d);
+    ts_civil_from_days((s->now + 92 * DAY) / DAY, &y, &m, &d);
+    snprintf(to, sizeof(to), "%04d-%02u-%02u", (int)y, m, d);
     if (!db_cli_exec(s->conn, "seed", "SELECT crmd_ensure_activity_partitions('%s', '%s')", from, to))
         return false;
     for (size_t i = 0; i < ARRAY_LEN(steps); i++) {

@@ -960,7 +960,8 @@ out:
 
 /* ---- URL helpers ---- */
 
-long http_url_decode(char *dst, const char *src, size_t len, int plus_is_space)
+/* Percent-decodes src; plus_is_space turns '+' into ' '; keep_slash leaves "%2F" encoded. */
+static long url_decode(char *dst, const char *src, size_t len, int plus_is_space, bool keep_slash)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
@@ -968,9 +969,13 @@ long http_url_decode(char *dst, const char *src, size_t len, int plus_is_space)
         if (c == '%') {
             if (len - i < 3 || !HAS(src[i + 1], CL_HEX) || !HAS(src[i + 2], CL_HEX))
                 return -1;
-            c = (unsigned char)(hex_value((unsigned char)src[i + 1]) << 4 |
-                                hex_value((unsigned char)src[i + 2]));
+            c = (unsigned char)(hex_value((unsigned char)src[i + 1]) << 4 | hex_value((unsigned char)src[i + 2]));
             i += 2;
+            if (c == '/' && keep_slash) {
+                memcpy(dst + o, "%2F", 3);
+                o += 3;
+                continue;
+            }
         } else if (c == '+' && plus_is_space) {
             c = ' ';
         }
@@ -981,28 +986,15 @@ long http_url_decode(char *dst, const char *src, size_t len, int plus_is_space)
     return (long)o;
 }
 
+long http_url_decode(char *dst, const char *src, size_t len, int plus_is_space)
+{
+    return url_decode(dst, src, len, plus_is_space, false);
+}
+
 long http_path_decode(char *dst, const char *src, size_t len)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (c == '%') {
-            if (len - i < 3 || !HAS(src[i + 1], CL_HEX) || !HAS(src[i + 2], CL_HEX))
-                return -1;
-            c = (unsigned char)(hex_value((unsigned char)src[i + 1]) << 4 | hex_value((unsigned char)src[i + 2]));
-            i += 2;
-            if (c == '/') {
-                /* data inside a segment, not a separator: it stays encoded */
-                memcpy(dst + o, "%2F", 3);
-                o += 3;
-                continue;
-            }
-        }
-        if (c < 0x20 || c == 0x7f)
-            return -1;
-        dst[o++] = (char)c;
-    }
-    return (long)o;
+    /* an encoded '/' is data inside its segment, not a separator: it stays encoded */
+    return url_decode(dst, src, len, 0, true);
 }
 
 void http_query_init(http_query_iter_t *it, http_str_t query)
