@@ -2,6 +2,7 @@
 #include "api/cached.h"
 #include "core/hash.h"
 #include "api/common.h"
+#include "api/schema.h"
 #include "cache/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
@@ -415,19 +416,6 @@ void api_cache_subscribe(reactor_t *r)
 
 /* ---------------------------------------------------------------- keys and tags */
 
-static const struct {
-    const char *plural, *singular, *org_tag;
-    enum cache_tier tier;
-} resources[] = {
-    {"companies", "company", ":companies", CACHE_TIER_FREQUENT},
-    {"contacts", "contact", ":contacts", CACHE_TIER_FREQUENT},
-    {"deals", "deal", ":deals", CACHE_TIER_FREQUENT},
-    {"activities", "activity", ":activities", CACHE_TIER_FREQUENT},
-    {"tasks", "task", ":tasks", CACHE_TIER_FREQUENT},
-    {"users", "user", ":users", CACHE_TIER_FREQUENT},
-    {"stages", "stage", ":stages", CACHE_TIER_STATIC},
-};
-
 /* name=true in the query, compared after percent-decoding (as the handlers read it). */
 static bool query_flag(http_str_t q, const char *name)
 {
@@ -504,6 +492,22 @@ static const char *expand(http_ctx_t *ctx, const api_auth_t *auth, const char *t
     return out;
 }
 
+/* "org:<id>:<plural>": every row of res in the organization. */
+static const char *org_res_tag(arena_t *a, int64_t org_id, const schema_res_t *res)
+{
+    char *t = arena_alloc(a, strlen(res->plural) + 32);
+    sprintf(t, "org:%lld:%s", (long long)org_id, res->plural);
+    return t;
+}
+
+static void add_unique(fill_t *f, const char *t)
+{
+    for (int i = 0; i < f->ntags; i++)
+        if (strcmp(f->tags[i], t) == 0)
+            return;
+    f->tags[f->ntags++] = t;
+}
+
 /* Fills key, tier and tags for the request; false when it is not cached. */
 static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route, fill_t *f)
 {
@@ -524,16 +528,12 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             return false;
         const char *r = path.p + 5, *end = path.p + path.len;
         const char *slash = memchr(r, '/', (size_t)(end - r));
-        size_t rlen = (size_t)((slash ? slash : end) - r);
-        int k = -1;
-        for (int i = 0; i < (int)ARRAY_LEN(resources); i++)
-            if (strlen(resources[i].plural) == rlen && memcmp(resources[i].plural, r, rlen) == 0)
-                k = i;
-        if (k < 0)
+        const schema_res_t *res = schema_find_n(r, (size_t)((slash ? slash : end) - r));
+        if (!res)
             return false;
-        f->tier = resources[k].tier;
+        f->tier = res->tier;
         if (!slash) {
-            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, resources[k].org_tag);
+            f->tags[f->ntags++] = org_res_tag(a, auth->org_id, res);
         } else {
             const char *id = slash + 1;
             size_t idlen = (size_t)(end - id);
@@ -543,31 +543,20 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             /* tag the canonical id: "042" must be invalidated by a write to company:42 */
             if (!api_parse_id(id, idlen, &idv))
                 return false;
-            const char *canon = tag(a, "", idv, NULL);
-            id = canon;
-            idlen = strlen(canon);
-            size_t sl = strlen(resources[k].singular);
-            char *t = arena_alloc(a, sl + 1 + idlen + 1);
-            memcpy(t, resources[k].singular, sl);
-            t[sl] = ':';
-            memcpy(t + sl + 1, id, idlen);
-            t[sl + 1 + idlen] = '\0';
+            char *t = arena_alloc(a, strlen(res->singular) + 24);
+            sprintf(t, "%s:%lld", res->singular, (long long)idv);
             f->tags[f->ntags++] = t;
-            /* a bulk deal delete clears deal_id on many tasks and activities without naming
-             * them: their single views also follow the org-level tag */
-            if (resources[k].tier == CACHE_TIER_FREQUENT &&
-                (strcmp(resources[k].plural, "tasks") == 0 || strcmp(resources[k].plural, "activities") == 0))
-                f->tags[f->ntags++] = tag(a, "org:", auth->org_id, resources[k].org_tag);
+            if (res->row_follows_org)
+                f->tags[f->ntags++] = org_res_tag(a, auth->org_id, res);
         }
-        if (query_flag(q, "includeStats")) {
-            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":deals");
-            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":contacts");
-        }
-        if (query_flag(q, "includeRelationships")) {
-            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":companies");
-            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":contacts");
-            f->tags[f->ntags++] = tag(a, "org:", auth->org_id, ":stages");
-        }
+        /* an extra's rows: the resources the statistics count, the embedded rows' resources */
+        if (res->nstats && query_flag(q, SCHEMA_STATS_PARAM))
+            for (size_t i = 0; i < res->nstats && f->ntags < CACHE_TAGS_MAX - 2; i++)
+                add_unique(f, org_res_tag(a, auth->org_id, schema_find(res->stats[i].source)));
+        if (res->nembeds && query_flag(q, SCHEMA_EMBED_PARAM))
+            for (size_t i = 0; i < res->nembeds && f->ntags < CACHE_TAGS_MAX - 2; i++)
+                add_unique(f, org_res_tag(a, auth->org_id,
+                                          schema_by_table(schema_col(res, res->embeds[i].fk)->ref)));
     }
     /* every entry of an organization also carries its org-wide tag: an org admin's
      * clear-cache invalidates exactly that organization's entries, everywhere */

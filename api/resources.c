@@ -13,6 +13,7 @@
 #include "api/auth.h"
 #include "api/common.h"
 #include "api/cursor.h"
+#include "api/schema.h"
 #include "core/common.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -23,42 +24,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- resource tables ---- */
+/* ---- resources, as the schema describes them, with what the handlers derive at start-up ---- */
 
-typedef struct sort_def {
-    const char *name;  /* as in ?sort= */
-    const char *expr;  /* SQL of the key */
-    const char *expr2; /* second key (contacts' first name), or NULL */
-    const char *cast;  /* type of a cursor value parameter */
-    uint8_t kind;      /* enum cursor_kind of the value */
-    bool nullable;
-} sort_def_t;
-
-typedef struct filter_def {
-    api_param_t param;
-    const char *sql; /* one '?' stands for the value's placeholder */
-} filter_def_t;
-
-enum res_extra { EXTRA_NONE = 0, EXTRA_STATS, EXTRA_RELS };
+typedef schema_sort_t sort_def_t;
 
 #define MAX_FILTERS 12
 #define MAX_SPEC    (MAX_FILTERS + 5)
+#define MAX_EXTRA   16
 
 typedef struct resource {
+    const schema_res_t *s;
     const char *name; /* "companies" */
     const char *noun; /* "company", for 404 details */
-    const char *table;
-    const char *select; /* the columns of cols, in order */
-    const api_col_t *cols;
-    size_t ncols;
     const sort_def_t *sorts;
     size_t nsorts;
-    const char *default_sort;
-    const filter_def_t *filters;
-    size_t nfilters;
-    bool search;   /* has a search tsvector; accepts q */
-    uint8_t extra; /* enum res_extra */
     uint8_t index; /* position in resources[] */
+    /* the extra (includeStats or includeRelationships): its select list, joins and columns */
+    const char *extra_param; /* NULL: none */
+    char *extra_select, *extra_join;
+    api_col_t extra_cols[MAX_EXTRA];
+    size_t nextra_cols;
     /* filled at registration */
     api_param_t list_spec[MAX_SPEC];
     size_t nlist_spec;
@@ -66,302 +51,102 @@ typedef struct resource {
     api_param_t get_spec[1];
     size_t nget_spec;
     db_stmt_t get_stmt[2]; /* without, with the extra */
+    char list_name[48], get_name[56]; /* "GET /api/companies[/{id}]": route names; patterns after "GET " */
 } resource_t;
 
-static const char *const size_enum[] = {"1-10", "11-50", "51-200", "201-1000", "1000+", NULL};
-static const char *const deal_status_enum[] = {"open", "won", "lost", NULL};
-static const char *const task_status_enum[] = {"open", "done", NULL};
-static const char *const activity_type_enum[] = {"call", "email", "meeting", "note", "demo", NULL};
+static resource_t resources[SR_COUNT];
 
-#define F_ID(pname, col)                                                                                     \
-    {                                                                                                        \
-        {pname, PARAM_ID, 0, NULL}, "t." col " = ?::bigint"                                                  \
+/* Derives the extra of res: statistics as subqueries, embeds as LEFT JOINs of their targets. */
+static void derive_extra(resource_t *res)
+{
+    const schema_res_t *s = res->s;
+    buf_t sel = BUF_INIT, join = BUF_INIT;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nstats; i++) {
+        buf_printf(&sel, ", %s", s->stats[i].sql);
+        res->extra_cols[n++] = s->stats_json[i];
     }
-#define F_OWNER F_ID("ownerId", "owner_id")
-#define F_ENUM(pname, col, e)                                                                                \
-    {                                                                                                        \
-        {pname, PARAM_ENUM, 0, e}, "t." col " = ?::text"                                                     \
+    for (size_t e = 0; e < s->nembeds; e++) {
+        const schema_embed_t *em = &s->embeds[e];
+        const schema_res_t *target = schema_by_table(schema_col(s, em->fk)->ref);
+        buf_printf(&join, " LEFT JOIN %s %s ON %s.org_id = t.org_id AND %s.id = t.%s", target->table, em->alias,
+                   em->alias, em->alias, em->fk);
+        for (int c = 0; c < SCHEMA_EMBED_COLS && em->cols[c]; c++) {
+            const schema_col_t *col = schema_col(target, em->cols[c]);
+            if (!col || n == MAX_EXTRA)
+                die("schema: %s embeds unknown %s.%s", s->plural, target->plural, em->cols[c]);
+            buf_printf(&sel, ", %s.%s", em->alias, col->name);
+            res->extra_cols[n++] = target->json[col - target->cols];
+        }
     }
-
-#define S_TS(n)                                                                                              \
-    {                                                                                                        \
-        n, "t." n, NULL, "timestamptz", CURSOR_TIMESTAMP, false                                              \
-    }
-#define S_TEXT(n, col)                                                                                       \
-    {                                                                                                        \
-        n, "t." col, NULL, "text", CURSOR_TEXT, false                                                        \
-    }
-
-/* users */
-static const api_col_t user_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("name", COL_TEXT, false),
-    API_COL("email", COL_TEXT, true),
-    API_COL("role", COL_TEXT, false),
-    API_COL("created_at", COL_TIMESTAMP, false),
-};
-static const sort_def_t user_sorts[] = {S_TEXT("name", "name"), S_TS("created_at")};
-
-/* stages */
-static const api_col_t stage_cols[] = {
-    API_COL("id", COL_INT, false),          API_COL("name", COL_TEXT, false),
-    API_COL("color", COL_TEXT, false),      API_COL("position", COL_INT, false),
-    API_COL("probability", COL_INT, false), API_COL("kind", COL_TEXT, false),
-};
-static const sort_def_t stage_sorts[] = {
-    {"position", "t.position", NULL, "integer", CURSOR_INT, false},
-    S_TEXT("name", "name"),
-    S_TS("created_at"),
-};
-
-/* companies */
-static const api_col_t company_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("name", COL_TEXT, false),
-    API_COL("domain", COL_TEXT, true),
-    API_COL("industry", COL_TEXT, true),
-    API_COL("size", COL_TEXT, true),
-    API_COL("website", COL_TEXT, true),
-    API_COL("created_at", COL_TIMESTAMP, false),
-    API_COL("updated_at", COL_TIMESTAMP, false),
-};
-static const sort_def_t company_sorts[] = {S_TEXT("name", "name"), S_TS("created_at"), S_TS("updated_at")};
-static const filter_def_t company_filters[] = {
-    F_OWNER,
-    {{"industry", PARAM_TEXT, 100, NULL}, "t.industry = ?::text"},
-    F_ENUM("size", "size", size_enum),
-};
-static const api_col_t company_stats_cols[] = {
-    API_COL("contact_count", COL_INT, false),
-    API_COL("deal_count", COL_INT, false),
-    API_COL("deals_value", COL_MONEY, false),
-};
-
-/* contacts */
-static const api_col_t contact_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("company_id", COL_INT, true),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("first_name", COL_TEXT, false),
-    API_COL("last_name", COL_TEXT, false),
-    API_COL("email", COL_TEXT, true),
-    API_COL("phone", COL_TEXT, true),
-    API_COL("title", COL_TEXT, true),
-    API_COL("created_at", COL_TIMESTAMP, false),
-    API_COL("updated_at", COL_TIMESTAMP, false),
-};
-static const sort_def_t contact_sorts[] = {
-    {"name", "t.last_name", "t.first_name", "text", CURSOR_TEXT, false},
-    S_TS("created_at"),
-    S_TS("updated_at"),
-};
-static const filter_def_t contact_filters[] = {F_OWNER, F_ID("companyId", "company_id")};
-
-/* deals */
-static const api_col_t deal_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("company_id", COL_INT, false),
-    API_COL("contact_id", COL_INT, true),
-    API_COL("name", COL_TEXT, false),
-    API_COL("value", COL_MONEY, false),
-    API_COL("stage_id", COL_INT, false),
-    API_COL("probability", COL_INT, false),
-    API_COL("expected_close_date", COL_DATE, true),
-    API_COL("status", COL_TEXT, false),
-    API_COL("created_at", COL_TIMESTAMP, false),
-    API_COL("updated_at", COL_TIMESTAMP, false),
-    API_COL("closed_at", COL_TIMESTAMP, true),
-};
-static const sort_def_t deal_sorts[] = {
-    S_TEXT("name", "name"),
-    S_TS("created_at"),
-    S_TS("updated_at"),
-    {"value", "t.value", NULL, "numeric", CURSOR_NUMERIC, false},
-    {"expected_close_date", "t.expected_close_date", NULL, "date", CURSOR_TIMESTAMP, true},
-};
-static const filter_def_t deal_filters[] = {
-    F_OWNER,
-    F_ID("stageId", "stage_id"),
-    F_ENUM("status", "status", deal_status_enum),
-    F_ID("companyId", "company_id"),
-    {{"minValue", PARAM_DECIMAL, 0, NULL}, "t.value >= ?::numeric"},
-    {{"maxValue", PARAM_DECIMAL, 0, NULL}, "t.value <= ?::numeric"},
-    {{"closingAfter", PARAM_DATE, 0, NULL}, "t.expected_close_date >= ?::date"},
-    {{"closingBefore", PARAM_DATE, 0, NULL}, "t.expected_close_date <= ?::date"},
-};
-static const api_col_t rel_company_cols[] = {API_COL("id", COL_INT, false), API_COL("name", COL_TEXT, false)};
-static const api_col_t rel_stage_cols[] = {API_COL("id", COL_INT, false), API_COL("name", COL_TEXT, false),
-                                           API_COL("color", COL_TEXT, false)};
-static const api_col_t rel_contact_cols[] = {API_COL("id", COL_INT, false),
-                                             API_COL("first_name", COL_TEXT, false),
-                                             API_COL("last_name", COL_TEXT, false)};
-
-/* activities */
-static const api_col_t activity_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("company_id", COL_INT, true),
-    API_COL("contact_id", COL_INT, true),
-    API_COL("deal_id", COL_INT, true),
-    API_COL("type", COL_TEXT, false),
-    API_COL("subject", COL_TEXT, false),
-    API_COL("body", COL_TEXT, true),
-    API_COL("occurred_at", COL_TIMESTAMP, false),
-    API_COL("created_at", COL_TIMESTAMP, false),
-};
-static const sort_def_t activity_sorts[] = {S_TS("created_at"), S_TS("occurred_at")};
-static const filter_def_t activity_filters[] = {
-    F_OWNER,
-    F_ENUM("type", "type", activity_type_enum),
-    F_ID("dealId", "deal_id"),
-    F_ID("companyId", "company_id"),
-    F_ID("contactId", "contact_id"),
-    {{"since", PARAM_TIME, 0, NULL}, "t.occurred_at >= ?::timestamptz"},
-    {{"until", PARAM_TIME, 0, NULL}, "t.occurred_at < ?::timestamptz"},
-};
-
-/* tasks */
-static const api_col_t task_cols[] = {
-    API_COL("id", COL_INT, false),
-    API_COL("owner_id", COL_INT, true),
-    API_COL("company_id", COL_INT, true),
-    API_COL("deal_id", COL_INT, true),
-    API_COL("title", COL_TEXT, false),
-    API_COL("priority", COL_TEXT, false),
-    API_COL("status", COL_TEXT, false),
-    API_COL("due_at", COL_TIMESTAMP, false),
-    API_COL("created_at", COL_TIMESTAMP, false),
-    API_COL("completed_at", COL_TIMESTAMP, true),
-};
-static const sort_def_t task_sorts[] = {S_TEXT("name", "title"), S_TS("created_at"), S_TS("due_at")};
-static const filter_def_t task_filters[] = {
-    F_OWNER,
-    F_ENUM("status", "status", task_status_enum),
-    {{"dueBefore", PARAM_TIME, 0, NULL}, "t.due_at < ?::timestamptz"},
-    F_ID("dealId", "deal_id"),
-};
-
-#define TABLE(a) (a), ARRAY_LEN(a)
-
-enum { R_COMPANIES, R_CONTACTS, R_DEALS, R_ACTIVITIES, R_TASKS, R_STAGES, R_USERS, R_COUNT };
-
-static resource_t resources[R_COUNT] = {
-    [R_COMPANIES] = {"companies", "company", "companies",
-                     "t.id, t.owner_id, t.name, t.domain, t.industry, t.size, t.website, t.created_at, "
-                     "t.updated_at",
-                     TABLE(company_cols), TABLE(company_sorts), "-created_at", TABLE(company_filters), true,
-                     EXTRA_STATS, R_COMPANIES},
-    [R_CONTACTS] = {"contacts", "contact", "contacts",
-                    "t.id, t.company_id, t.owner_id, t.first_name, t.last_name, t.email, t.phone, t.title, "
-                    "t.created_at, t.updated_at",
-                    TABLE(contact_cols), TABLE(contact_sorts), "-created_at", TABLE(contact_filters), true,
-                    EXTRA_NONE, R_CONTACTS},
-    [R_DEALS] = {"deals", "deal", "deals",
-                 "t.id, t.owner_id, t.company_id, t.contact_id, t.name, t.value, t.stage_id, t.probability, "
-                 "t.expected_close_date, t.status, t.created_at, t.updated_at, t.closed_at",
-                 TABLE(deal_cols), TABLE(deal_sorts), "-created_at", TABLE(deal_filters), true, EXTRA_RELS,
-                 R_DEALS},
-    [R_ACTIVITIES] = {"activities", "activity", "activities",
-                      "t.id, t.owner_id, t.company_id, t.contact_id, t.deal_id, t.type, t.subject, t.body, "
-                      "t.occurred_at, t.created_at",
-                      TABLE(activity_cols), TABLE(activity_sorts), "-created_at", TABLE(activity_filters),
-                      true, EXTRA_NONE, R_ACTIVITIES},
-    [R_TASKS] = {"tasks", "task", "tasks",
-                 "t.id, t.owner_id, t.company_id, t.deal_id, t.title, t.priority, t.status, t.due_at, "
-                 "t.created_at, t.completed_at",
-                 TABLE(task_cols), TABLE(task_sorts), "-created_at", TABLE(task_filters), false, EXTRA_NONE,
-                 R_TASKS},
-    [R_STAGES] = {"stages", "stage", "stages", "t.id, t.name, t.color, t.position, t.probability, t.kind",
-                  TABLE(stage_cols), TABLE(stage_sorts), "position", NULL, 0, false, EXTRA_NONE, R_STAGES},
-    [R_USERS] = {"users", "user", "users", "t.id, t.name, t.email, t.role, t.created_at", TABLE(user_cols),
-                 TABLE(user_sorts), "name", NULL, 0, false, EXTRA_NONE, R_USERS},
-};
-
-static const char stats_select[] =
-    ", (SELECT count(*) FROM contacts c WHERE c.org_id = t.org_id AND c.company_id = t.id)"
-    ", (SELECT count(*) FROM deals d WHERE d.org_id = t.org_id AND d.company_id = t.id)"
-    ", (SELECT coalesce(sum(d.value), 0) FROM deals d"
-    " WHERE d.org_id = t.org_id AND d.company_id = t.id AND d.status = 'open')";
-static const char rels_select[] =
-    ", co.id, co.name, st.id, st.name, st.color, ct.id, ct.first_name, ct.last_name";
-static const char rels_join[] = " LEFT JOIN companies co ON co.org_id = t.org_id AND co.id = t.company_id"
-                                " LEFT JOIN stages st ON st.org_id = t.org_id AND st.id = t.stage_id"
-                                " LEFT JOIN contacts ct ON ct.org_id = t.org_id AND ct.id = t.contact_id";
+    res->nextra_cols = n;
+    res->extra_param = s->nstats ? SCHEMA_STATS_PARAM : s->nembeds ? SCHEMA_EMBED_PARAM : NULL;
+    res->extra_select = sel.len ? xstrndup(sel.data, sel.len) : NULL;
+    res->extra_join = join.len ? xstrndup(join.data, join.len) : NULL;
+    buf_free(&sel);
+    buf_free(&join);
+}
 
 static void append_select(buf_t *sql, const resource_t *res, bool extra)
 {
     buf_append_lit(sql, "SELECT ");
-    buf_append(sql, res->select, strlen(res->select));
-    if (extra && res->extra == EXTRA_STATS)
-        buf_append(sql, stats_select, sizeof(stats_select) - 1);
-    else if (extra && res->extra == EXTRA_RELS)
-        buf_append(sql, rels_select, sizeof(rels_select) - 1);
+    buf_append(sql, res->s->select, strlen(res->s->select));
+    if (extra && res->extra_select)
+        buf_append(sql, res->extra_select, strlen(res->extra_select));
 }
 
 static void append_from(buf_t *sql, const resource_t *res, bool extra)
 {
-    buf_printf(sql, " FROM %s t", res->table);
-    if (extra && res->extra == EXTRA_RELS)
-        buf_append(sql, rels_join, sizeof(rels_join) - 1);
+    buf_printf(sql, " FROM %s t", res->s->table);
+    if (extra && res->extra_join)
+        buf_append(sql, res->extra_join, strlen(res->extra_join));
     buf_append_lit(sql, " WHERE t.org_id = $1::bigint");
 }
 
-/* Writes one row: the resource's columns, then the extra's. */
+/* Writes one row: the resource's columns, then the extra's (an embed is null when its
+ * reference is). */
 static void write_row(json_writer_t *w, const resource_t *res, const PGresult *r, int row, bool extra)
 {
+    const schema_res_t *s = res->s;
     json_obj_begin(w);
-    api_json_cols(w, r, row, 0, res->cols, res->ncols);
-    int c = (int)res->ncols;
-    if (extra && res->extra == EXTRA_STATS) {
-        api_json_cols(w, r, row, c, company_stats_cols, ARRAY_LEN(company_stats_cols));
-    } else if (extra && res->extra == EXTRA_RELS) {
-        static const struct {
-            const char *key;
-            size_t key_len;
-            const api_col_t *cols;
-            size_t ncols;
-        } rels[] = {
-            {JSON_K("company"), TABLE(rel_company_cols)},
-            {JSON_K("stage"), TABLE(rel_stage_cols)},
-            {JSON_K("contact"), TABLE(rel_contact_cols)},
-        };
-        for (size_t i = 0; i < ARRAY_LEN(rels); i++) {
-            json_w_key(w, rels[i].key, rels[i].key_len);
+    api_json_cols(w, r, row, 0, s->json, s->ncols);
+    int c = (int)s->ncols;
+    if (extra && s->nstats) {
+        api_json_cols(w, r, row, c, res->extra_cols, s->nstats);
+    } else if (extra && s->nembeds) {
+        size_t k = 0;
+        for (size_t e = 0; e < s->nembeds; e++) {
+            size_t ncols = 0;
+            while (ncols < SCHEMA_EMBED_COLS && s->embeds[e].cols[ncols])
+                ncols++;
+            size_t kl = strlen(s->embeds[e].key);
+            json_w_key_str(w, s->embeds[e].key, kl);
             if (PQgetisnull(r, row, c)) {
                 json_w_null(w);
             } else {
                 json_obj_begin(w);
-                api_json_cols(w, r, row, c, rels[i].cols, rels[i].ncols);
+                api_json_cols(w, r, row, c, &res->extra_cols[k], ncols);
                 json_obj_end(w);
             }
-            c += (int)rels[i].ncols;
+            c += (int)ncols;
+            k += ncols;
         }
     }
     json_obj_end(w);
 }
 
-static const resource_t *resource_named(const char *name)
-{
-    for (size_t i = 0; i < ARRAY_LEN(resources); i++)
-        if (strcmp(resources[i].name, name) == 0)
-            return &resources[i];
-    return NULL;
-}
-
 const char *api_resource_select(const char *name)
 {
-    const resource_t *res = resource_named(name);
-    return res ? res->select : NULL;
+    const schema_res_t *s = schema_find(name);
+    return s ? s->select : NULL;
 }
 
 void api_resource_write_row(json_writer_t *w, const char *name, const PGresult *r, int row, int first_col)
 {
-    const resource_t *res = resource_named(name);
+    const schema_res_t *s = schema_find(name);
     json_obj_begin(w);
-    if (res)
-        api_json_cols(w, r, row, first_col, res->cols, res->ncols);
+    if (s)
+        api_json_cols(w, r, row, first_col, s->json, s->ncols);
     json_obj_end(w);
 }
 
@@ -440,9 +225,9 @@ static void build_list_sql(buf_t *sql, const list_plan_t *p)
     int np = 2;
     append_select(sql, res, p->extra);
     buf_t where = BUF_INIT;
-    for (size_t i = 0; i < res->nfilters; i++)
+    for (size_t i = 0; i < res->s->nfilters; i++)
         if (p->generic || (p->fmask & (1u << i)))
-            append_filter(&where, res->filters[i].sql, np++, p->generic);
+            append_filter(&where, res->s->filters[i].sql, np++, p->generic);
     char rank[96];
     const char *e = s ? s->expr : rank;
     if (p->q) {
@@ -629,7 +414,7 @@ static bool resolve_sort(const resource_t *res, const api_value_t *sort, bool q,
         *canon = "relevance";
         return true;
     }
-    const char *s = sort->present ? sort->s : res->default_sort;
+    const char *s = sort->present ? sort->s : res->s->default_sort;
     *canon = s;
     p->desc = s[0] == '-';
     const char *name = s + p->desc;
@@ -680,12 +465,12 @@ static int generic_params(const resource_t *res, const api_value_t *v, const cha
 {
     const char *rest[8 + MAX_FILTERS];
     int nf = 0, nrest = 0;
-    for (size_t i = 0; i < res->nfilters; i++)
+    for (size_t i = 0; i < res->s->nfilters; i++)
         nf += v[res->p_filter0 + (int)i].present;
     for (int i = 1 + nf; i < nv; i++)
         rest[nrest++] = values[i];
     int o = 1;
-    for (size_t i = 0; i < res->nfilters; i++) {
+    for (size_t i = 0; i < res->s->nfilters; i++) {
         const api_value_t *f = &v[res->p_filter0 + (int)i];
         values[o++] = f->present ? f->s : NULL;
     }
@@ -724,12 +509,12 @@ static void list_resource(http_ctx_t *ctx, const api_auth_t *auth, const resourc
     int nv = 0;
     values[nv++] = auth->org_id_s;
     buf_t canon = BUF_INIT;
-    for (size_t i = 0; i < res->nfilters; i++) {
+    for (size_t i = 0; i < res->s->nfilters; i++) {
         const api_value_t *f = &v[res->p_filter0 + (int)i];
         if (!f->present)
             continue;
         plan.fmask |= 1u << i;
-        buf_printf(&canon, "%s=%s\n", res->filters[i].param.name, f->s);
+        buf_printf(&canon, "%s=%s\n", res->s->filters[i].param.name, f->s);
         values[nv++] = f->s;
     }
     if (q)
@@ -834,13 +619,11 @@ static void prepare_resource(resource_t *res)
     res->p_sort = (int)n;
     res->list_spec[n++] = (api_param_t){"sort", PARAM_SORT, 0, NULL};
     res->p_q = res->p_extra = -1;
-    if (res->search) {
+    if (res->s->search) {
         res->p_q = (int)n;
         res->list_spec[n++] = (api_param_t){"q", PARAM_TEXT, 200, NULL};
     }
-    const char *extra_name = res->extra == EXTRA_STATS  ? "includeStats"
-                             : res->extra == EXTRA_RELS ? "includeRelationships"
-                                                        : NULL;
+    const char *extra_name = res->extra_param;
     res->nget_spec = 0;
     if (extra_name) {
         res->p_extra = (int)n;
@@ -848,14 +631,14 @@ static void prepare_resource(resource_t *res)
         res->get_spec[res->nget_spec++] = (api_param_t){extra_name, PARAM_BOOL, 0, NULL};
     }
     res->p_filter0 = (int)n;
-    if (res->nfilters > MAX_FILTERS)
+    if (res->s->nfilters > MAX_FILTERS)
         die("resource %s has too many filters", res->name);
-    for (size_t i = 0; i < res->nfilters; i++)
-        res->list_spec[n++] = res->filters[i].param;
+    for (size_t i = 0; i < res->s->nfilters; i++)
+        res->list_spec[n++] = res->s->filters[i].param;
     res->nlist_spec = n;
 
     for (int extra = 0; extra < 2; extra++) {
-        if (extra && !res->extra) {
+        if (extra && !res->extra_param) {
             res->get_stmt[1] = res->get_stmt[0];
             continue;
         }
@@ -868,43 +651,44 @@ static void prepare_resource(resource_t *res)
     }
 }
 
-#define HANDLERS(slot, lname)                                                                                \
-    static void list_##lname(http_ctx_t *ctx, const api_auth_t *auth)                                        \
-    {                                                                                                        \
-        list_resource(ctx, auth, &resources[slot]);                                                          \
-    }                                                                                                        \
-    static void get_##lname(http_ctx_t *ctx, const api_auth_t *auth)                                         \
-    {                                                                                                        \
-        get_resource(ctx, auth, &resources[slot]);                                                           \
-    }
+/* The resource of the route being served: the segment after "/api/" of its pattern. */
+static const resource_t *route_resource(const http_ctx_t *ctx)
+{
+    const char *p = ctx->route->pattern + 5, *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    for (int i = 0; i < SR_COUNT; i++)
+        if (strlen(resources[i].name) == n && memcmp(resources[i].name, p, n) == 0)
+            return &resources[i];
+    die("no resource for route %s", ctx->route->pattern);
+}
 
-HANDLERS(R_COMPANIES, companies)
-HANDLERS(R_CONTACTS, contacts)
-HANDLERS(R_DEALS, deals)
-HANDLERS(R_ACTIVITIES, activities)
-HANDLERS(R_TASKS, tasks)
-HANDLERS(R_STAGES, stages)
-HANDLERS(R_USERS, users)
+static void list_handler(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    list_resource(ctx, auth, route_resource(ctx));
+}
+
+static void get_handler(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    get_resource(ctx, auth, route_resource(ctx));
+}
 
 void api_resources_routes(router_t *rt)
 {
-    static const struct {
-        int slot;
-        api_handler_fn list, get;
-        const char *list_pattern, *get_pattern, *list_name, *get_name;
-    } routes[] = {
-#define R(slot, n)                                                                                           \
-    {slot, list_##n, get_##n, "/api/" #n, "/api/" #n "/{id}", "GET /api/" #n, "GET /api/" #n "/{id}"}
-        R(R_COMPANIES, companies), R(R_CONTACTS, contacts), R(R_DEALS, deals), R(R_ACTIVITIES, activities),
-        R(R_TASKS, tasks),         R(R_STAGES, stages),     R(R_USERS, users),
-#undef R
-    };
+    schema_init();
     cursor_process_key(); /* the warning for a missing PAGINATION_KEY comes at start-up */
-    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-        prepare_resource(&resources[routes[i].slot]);
-        api_route(rt, HTTP_GET, routes[i].list_pattern, routes[i].list, 0, ROUTE_CLASS_NORMAL,
-                  routes[i].list_name);
-        api_route(rt, HTTP_GET, routes[i].get_pattern, routes[i].get, 0, ROUTE_CLASS_NORMAL,
-                  routes[i].get_name);
+    for (int i = 0; i < SR_COUNT; i++) {
+        resource_t *res = &resources[i];
+        res->s = &g_schema[i];
+        res->name = res->s->plural;
+        res->noun = res->s->singular;
+        res->sorts = res->s->sorts;
+        res->nsorts = res->s->nsorts;
+        res->index = (uint8_t)i;
+        derive_extra(res);
+        prepare_resource(res);
+        snprintf(res->list_name, sizeof(res->list_name), "GET /api/%s", res->name);
+        snprintf(res->get_name, sizeof(res->get_name), "GET /api/%s/{id}", res->name);
+        api_route(rt, HTTP_GET, res->list_name + 4, list_handler, 0, ROUTE_CLASS_NORMAL, res->list_name);
+        api_route(rt, HTTP_GET, res->get_name + 4, get_handler, 0, ROUTE_CLASS_NORMAL, res->get_name);
     }
 }

@@ -507,16 +507,22 @@ static bool refs_ok(wreq_t *w, const PGresult *r)
     return errs.n == 0;
 }
 
-/* The company tags of a contact or deal: its company before and after the write. */
+/* The tag of the row whose statistics count the written row (a contact's or deal's company),
+ * from result column col: before and after the write. */
 static void add_company_tag(wreq_t *w, const PGresult *r, int col)
 {
-    if (col >= 0 && !PQgetisnull(r, 0, col))
-        add_tag(w, "company:%s%s", PQgetvalue(r, 0, col), "");
+    const char *fk;
+    const schema_res_t *parent = schema_stats_parent(w->res->s, &fk);
+    if (parent && col >= 0 && !PQgetisnull(r, 0, col))
+        add_tag(w, "%s:%s", parent->singular, PQgetvalue(r, 0, col));
 }
 
+/* A write to res changes a parent's statistics (its fk is company_id, as the statements'
+ * cur_company column assumes). */
 static bool touches_company(const wres_t *res)
 {
-    return res == &g_wres[WR_CONTACTS] || res == &g_wres[WR_DEALS];
+    const char *fk;
+    return schema_stats_parent(res->s, &fk) != NULL;
 }
 
 /* ---- create ---- */
@@ -805,52 +811,45 @@ static void delete_resource(http_ctx_t *ctx, const api_auth_t *auth, const wres_
 
 /* ---- routes ---- */
 
-#define HANDLERS(slot, lname)                                                                                \
-    static void post_##lname(http_ctx_t *ctx, const api_auth_t *auth)                                        \
-    {                                                                                                        \
-        create_resource(ctx, auth, &g_wres[slot]);                                                           \
-    }                                                                                                        \
-    static void patch_##lname(http_ctx_t *ctx, const api_auth_t *auth)                                       \
-    {                                                                                                        \
-        update_resource(ctx, auth, &g_wres[slot]);                                                           \
-    }                                                                                                        \
-    static void delete_##lname(http_ctx_t *ctx, const api_auth_t *auth)                                      \
-    {                                                                                                        \
-        delete_resource(ctx, auth, &g_wres[slot]);                                                           \
-    }
+/* The writable resource of the route being served: the segment after "/api/" of its pattern. */
+static wres_t *route_wres(const http_ctx_t *ctx)
+{
+    const char *p = ctx->route->pattern + 5, *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    for (int i = 0; i < WR_COUNT; i++)
+        if (strlen(g_wres[i].plural) == n && memcmp(g_wres[i].plural, p, n) == 0)
+            return &g_wres[i];
+    die("no writable resource for route %s", ctx->route->pattern);
+}
 
-HANDLERS(WR_COMPANIES, companies)
-HANDLERS(WR_CONTACTS, contacts)
-HANDLERS(WR_DEALS, deals)
-HANDLERS(WR_ACTIVITIES, activities)
-HANDLERS(WR_TASKS, tasks)
+static void post_handler(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    create_resource(ctx, auth, route_wres(ctx));
+}
+
+static void patch_handler(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    update_resource(ctx, auth, route_wres(ctx));
+}
+
+static void delete_handler(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    delete_resource(ctx, auth, route_wres(ctx));
+}
 
 void api_writes_routes(router_t *rt)
 {
     log_mask_set_loggable(api_field_loggable);
-    static const struct {
-        api_handler_fn post, patch, del;
-        const char *list, *one, *post_name, *patch_name, *delete_name;
-    } routes[] = {
-#define R(n)                                                                                                 \
-    {post_##n,                                                                                               \
-     patch_##n,                                                                                              \
-     delete_##n,                                                                                             \
-     "/api/" #n,                                                                                             \
-     "/api/" #n "/{id}",                                                                                     \
-     "POST /api/" #n,                                                                                        \
-     "PATCH /api/" #n "/{id}",                                                                               \
-     "DELETE /api/" #n "/{id}"}
-        R(companies), R(contacts), R(deals), R(activities), R(tasks),
-#undef R
-    };
     writes_sql_init();
-    for (size_t i = 0; i < ARRAY_LEN(routes); i++) {
-        api_route(rt, HTTP_POST, routes[i].list, routes[i].post, 0, ROUTE_CLASS_NORMAL, routes[i].post_name);
-        api_route(rt, HTTP_PATCH, routes[i].one, routes[i].patch, 0, ROUTE_CLASS_NORMAL,
-                  routes[i].patch_name);
-        api_route(rt, HTTP_DELETE, routes[i].one, routes[i].del, 0, ROUTE_CLASS_NORMAL,
-                  routes[i].delete_name);
+    for (int i = 0; i < WR_COUNT; i++) {
+        wres_t *res = &g_wres[i];
+        snprintf(res->post_name, sizeof(res->post_name), "POST /api/%s", res->plural);
+        snprintf(res->patch_name, sizeof(res->patch_name), "PATCH /api/%s/{id}", res->plural);
+        snprintf(res->delete_name, sizeof(res->delete_name), "DELETE /api/%s/{id}", res->plural);
+        api_route(rt, HTTP_POST, res->post_name + 5, post_handler, 0, ROUTE_CLASS_NORMAL, res->post_name);
+        api_route(rt, HTTP_PATCH, res->patch_name + 6, patch_handler, 0, ROUTE_CLASS_NORMAL, res->patch_name);
+        api_route(rt, HTTP_DELETE, res->delete_name + 7, delete_handler, 0, ROUTE_CLASS_NORMAL,
+                  res->delete_name);
     }
 }
 

@@ -9,24 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/schema.h"
 #include "db/db.h"
 
-/* How a body field is checked and cast. */
-enum wkind {
-    W_REF = 0,  /* id of a row of ref in the caller's organization */
-    W_TEXT,     /* single-line text of 1..max characters */
-    W_LONGTEXT, /* text of 0..max characters, newlines and tabs allowed */
-    W_ENUM,     /* one of enums */
-    W_EMAIL,    /* an email address of 3..max characters */
-    W_MONEY,    /* a number >= 0 with at most 2 decimals, below 10^12 */
-    W_PERCENT,  /* an integer 0..100 */
-    W_DATE,     /* YYYY-MM-DD */
-    W_TIME,     /* an RFC 3339 timestamp */
-};
-
+/* A writable column of a resource, as the write handlers check and cast it (from the schema). */
 typedef struct wfield {
     const char *name;
-    uint8_t kind; /* enum wkind */
+    uint8_t kind; /* enum schema_wkind */
     bool required;
     bool nullable;
     uint32_t max;
@@ -36,25 +25,21 @@ typedef struct wfield {
     const char *on_stage;    /* SQL when the stage changes and the field is not given */
 } wfield_t;
 
-/* Rows whose reference to the deleted row the delete clears (or deletes: a cascade). */
-typedef struct wdep {
-    const char *table, *col, *singular, *plural;
-    bool via_deals; /* references the deleted company's deals */
-    bool del;       /* deletes them (?cascade=true) instead of clearing the reference */
-} wdep_t;
+typedef schema_dep_t wdep_t;
 
 #define W_MAX_FIELDS 16
 #define W_MAX_DEPS   8
 
 typedef struct wres {
+    const schema_res_t *s;
+    /* filled by writes_sql_init from the schema */
     const char *plural, *singular, *table;
-    const wfield_t *fields;
+    wfield_t fields[W_MAX_FIELDS]; /* the writable columns, in column order */
     size_t nfields;
     const wdep_t *deps;
     size_t ndeps;
     bool anchor;  /* activities: one of company_id, contact_id, deal_id */
     bool cascade; /* companies: DELETE accepts ?cascade=true */
-    /* filled by writes_sql_init */
     const char *select;
     int nrefs;     /* W_REF fields: the ok_* columns leading create and update results */
     int f_company; /* index of company_id in fields, or -1 */
@@ -63,6 +48,7 @@ typedef struct wres {
     db_stmt_t create, update, preread, replay, del_final;
     db_stmt_t del_lock; /* locks the row first: a delete then cannot be refused after its dependents changed */
     db_stmt_t dep_stmts[W_MAX_DEPS];
+    char post_name[48], patch_name[56], delete_name[56]; /* route names; patterns after the method */
 } wres_t;
 
 enum { WR_COMPANIES, WR_CONTACTS, WR_DEALS, WR_ACTIVITIES, WR_TASKS, WR_COUNT };

@@ -8,7 +8,7 @@
  * order (NULL when absent). Update: $1 org, $2 id, $3 bitmask of the fields given, $4 md5 guard
  * (NULL without If-Match), $5.. the fields. Delete: $1 org, $2 id, $3 guard, $4 cascade.
  */
-#include "api/resources.h"
+#include "api/schema.h"
 #include "api/writes.h"
 #include "api/writes_internal.h"
 #include "core/buf.h"
@@ -16,104 +16,7 @@
 
 #include <string.h>
 
-static const char *const size_enum[] = {"1-10", "11-50", "51-200", "201-1000", "1000+", NULL};
-static const char *const deal_status_enum[] = {"open", "won", "lost", NULL};
-static const char *const task_status_enum[] = {"open", "done", NULL};
-static const char *const priority_enum[] = {"low", "normal", "high", NULL};
-static const char *const activity_type_enum[] = {"call", "email", "meeting", "note", "demo", NULL};
-
-#define REF(n, table, req, null)                                                                             \
-    {                                                                                                        \
-        n, W_REF, req, null, 0, NULL, table, NULL, NULL                                                      \
-    }
-#define TEXT(n, max, req, null)                                                                              \
-    {                                                                                                        \
-        n, W_TEXT, req, null, max, NULL, NULL, NULL, NULL                                                    \
-    }
-#define OWNER REF("owner_id", "users", false, true)
-
-static const wfield_t company_fields[] = {
-    OWNER,
-    TEXT("name", 200, true, false),
-    TEXT("domain", 253, false, true),
-    TEXT("industry", 100, false, true),
-    {"size", W_ENUM, false, true, 0, size_enum, NULL, NULL, NULL},
-    TEXT("website", 2048, false, true),
-};
-
-static const wfield_t contact_fields[] = {
-    REF("company_id", "companies", false, true),
-    OWNER,
-    TEXT("first_name", 100, true, false),
-    TEXT("last_name", 100, true, false),
-    {"email", W_EMAIL, false, true, 320, NULL, NULL, NULL, NULL},
-    TEXT("phone", 50, false, true),
-    TEXT("title", 200, false, true),
-};
-
-#define STAGE_OF(col) "(SELECT s." col " FROM stages s WHERE s.org_id = $1::bigint AND s.id = {S}::bigint)"
-
-static const wfield_t deal_fields[] = {
-    OWNER,
-    REF("company_id", "companies", true, false),
-    REF("contact_id", "contacts", false, true),
-    TEXT("name", 200, true, false),
-    {"value", W_MONEY, true, false, 0, NULL, NULL, NULL, NULL},
-    REF("stage_id", "stages", true, false),
-    {"probability", W_PERCENT, false, false, 0, NULL, NULL, STAGE_OF("probability"), STAGE_OF("probability")},
-    {"expected_close_date", W_DATE, false, true, 0, NULL, NULL, NULL, NULL},
-    {"status", W_ENUM, false, false, 0, deal_status_enum, NULL, STAGE_OF("kind"), STAGE_OF("kind")},
-};
-
-static const wfield_t activity_fields[] = {
-    OWNER,
-    REF("company_id", "companies", false, true),
-    REF("contact_id", "contacts", false, true),
-    REF("deal_id", "deals", false, true),
-    {"type", W_ENUM, true, false, 0, activity_type_enum, NULL, NULL, NULL},
-    TEXT("subject", 300, true, false),
-    {"body", W_LONGTEXT, false, true, 100000, NULL, NULL, NULL, NULL},
-    {"occurred_at", W_TIME, true, false, 0, NULL, NULL, NULL, NULL},
-};
-
-static const wfield_t task_fields[] = {
-    OWNER,
-    REF("company_id", "companies", false, true),
-    REF("deal_id", "deals", false, true),
-    TEXT("title", 200, true, false),
-    {"priority", W_ENUM, false, false, 0, priority_enum, NULL, "'normal'", NULL},
-    {"status", W_ENUM, false, false, 0, task_status_enum, NULL, "'open'", NULL},
-    {"due_at", W_TIME, true, false, 0, NULL, NULL, NULL, NULL},
-};
-
-/* A deleted company clears the references of its deals' tasks and activities and deletes the
- * deals (only reached with ?cascade=true or when it has none), then clears its own references. */
-static const wdep_t company_deps[] = {
-    {"tasks", "deal_id", "task", "tasks", true, false},
-    {"activities", "deal_id", "activity", "activities", true, false},
-    {"deals", "company_id", "deal", "deals", false, true},
-    {"contacts", "company_id", "contact", "contacts", false, false},
-    {"tasks", "company_id", "task", "tasks", false, false},
-    {"activities", "company_id", "activity", "activities", false, false},
-};
-static const wdep_t contact_deps[] = {
-    {"deals", "contact_id", "deal", "deals", false, false},
-    {"activities", "contact_id", "activity", "activities", false, false},
-};
-static const wdep_t deal_deps[] = {
-    {"tasks", "deal_id", "task", "tasks", false, false},
-    {"activities", "deal_id", "activity", "activities", false, false},
-};
-
-#define T(a) (a), ARRAY_LEN(a)
-
-wres_t g_wres[WR_COUNT] = {
-    [WR_COMPANIES] = {"companies", "company", "companies", T(company_fields), T(company_deps), false, true},
-    [WR_CONTACTS] = {"contacts", "contact", "contacts", T(contact_fields), T(contact_deps), false, false},
-    [WR_DEALS] = {"deals", "deal", "deals", T(deal_fields), T(deal_deps), false, false},
-    [WR_ACTIVITIES] = {"activities", "activity", "activities", T(activity_fields), NULL, 0, true, false},
-    [WR_TASKS] = {"tasks", "task", "tasks", T(task_fields), NULL, 0, false, false},
-};
+wres_t g_wres[WR_COUNT];
 
 db_stmt_t g_w_claim, g_w_release;
 
@@ -127,11 +30,7 @@ bool api_field_loggable(const char *name, size_t n)
     for (int i = 0; envelope_fields[i]; i++)
         if (strlen(envelope_fields[i]) == n && memcmp(envelope_fields[i], name, n) == 0)
             return true;
-    for (int k = 0; k < WR_COUNT; k++)
-        for (size_t i = 0; i < g_wres[k].nfields; i++)
-            if (strlen(g_wres[k].fields[i].name) == n && memcmp(g_wres[k].fields[i].name, name, n) == 0)
-                return true;
-    return false;
+    return schema_writable_name(name, n);
 }
 
 static const char *cast_of(const wfield_t *f)
@@ -374,13 +273,44 @@ static int field_index(const wres_t *res, const char *name)
 
 void writes_sql_init(void)
 {
-    for (int k = 0; k < WR_COUNT; k++) {
-        wres_t *res = &g_wres[k];
-        res->select = api_resource_select(res->plural);
-        if (!res->select)
-            die("writes: no read representation for %s", res->plural);
-        if (res->nfields > W_MAX_FIELDS || res->ndeps > W_MAX_DEPS)
-            die("writes: %s has too many fields", res->plural);
+    schema_init();
+    int k = 0;
+    for (int si = 0; si < SR_COUNT; si++) {
+        const schema_res_t *sr = &g_schema[si];
+        if (!sr->writable)
+            continue;
+        if (k == WR_COUNT)
+            die("writes: more writable resources than WR_COUNT");
+        wres_t *res = &g_wres[k++];
+        res->s = sr;
+        res->plural = sr->plural;
+        res->singular = sr->singular;
+        res->table = sr->table;
+        res->deps = sr->deps;
+        res->ndeps = sr->ndeps;
+        res->anchor = sr->anchor;
+        res->cascade = sr->cascade;
+        res->select = sr->select;
+        res->nfields = 0;
+        res->uniq_field = NULL;
+        for (size_t c = 0; c < sr->ncols; c++) {
+            const schema_col_t *col = &sr->cols[c];
+            if (col->w == W_NONE)
+                continue;
+            if (res->nfields == W_MAX_FIELDS)
+                die("writes: %s has too many fields", res->plural);
+            res->fields[res->nfields++] = (wfield_t){col->name, col->w,        col->required,    col->nullable,
+                                                     col->max,  col->enums,    col->ref,         col->ins_default,
+                                                     col->on_stage};
+            if (col->unique)
+                res->uniq_field = col->name;
+        }
+        if (res->ndeps > W_MAX_DEPS)
+            die("writes: %s has too many dependents", res->plural);
+        const char *fk;
+        if (schema_stats_parent(sr, &fk) && strcmp(fk, "company_id") != 0)
+            die("writes: %s: statistics counted through %s (the statements know company_id only)", res->plural,
+                fk);
         res->nrefs = 0;
         for (size_t i = 0; i < res->nfields; i++)
             res->nrefs += res->fields[i].kind == W_REF;
@@ -389,7 +319,6 @@ void writes_sql_init(void)
         res->f_deal = field_index(res, "deal_id");
         res->f_stage = field_index(res, "stage_id");
         res->f_owner = field_index(res, "owner_id");
-        res->uniq_field = k == WR_COMPANIES ? "domain" : k == WR_CONTACTS ? "email" : NULL;
         build_create(res);
         build_update(res);
         build_delete(res);
