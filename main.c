@@ -9,6 +9,7 @@
 #include "api/cached.h"
 #include "api/health.h"
 #include "api/metrics.h"
+#include "api/ops/openapi.h"
 #include "api/performance.h"
 #include "api/ratelimit.h"
 #include "api/writes.h"
@@ -247,6 +248,7 @@ static int cmd_serve(void)
     router_free(router);
     router_free(admin_router);
     api_routes_free();
+    api_openapi_free();
     api_cache_free();
     return 0;
 }

@@ -4,6 +4,7 @@
 #include "api/bulk.h"
 #include "api/health.h"
 #include "api/me.h"
+#include "api/ops/openapi.h"
 #include "api/performance.h"
 #include "api/resources.h"
 #include "api/writes.h"
@@ -18,4 +19,5 @@ void api_register_routes(router_t *rt)
     api_bulk_routes(rt);
     api_performance_routes(rt);
     api_batch_routes(rt);
+    api_openapi_routes(rt); /* last: it describes the routes above */
 }
