@@ -67,6 +67,13 @@ static void u64_write(char *end, uint64_t v)
     }
 }
 
+size_t u64_text(char *out, uint64_t v)
+{
+    unsigned n = u64_digits(v);
+    u64_write(out + n, v);
+    return n;
+}
+
 void buf_append_u64(buf_t *b, uint64_t v)
 {
     unsigned n = u64_digits(v);

@@ -60,6 +60,10 @@ static inline void buf_putc(buf_t *b, char c)
 /* Appends the decimal form of v (no printf). */
 void buf_append_u64(buf_t *b, uint64_t v);
 
+/* Writes v in decimal at out (room for 20 characters, no terminator); returns the length. The
+ * one integer-to-text of the tree: no printf on hot paths. */
+size_t u64_text(char *out, uint64_t v);
+
 /* Appends the decimal form of v, with '-' when negative (INT64_MIN included). */
 void buf_append_i64(buf_t *b, int64_t v);
 

@@ -99,7 +99,6 @@ static void conn_drain_results(db_pool_t *p, db_conn_t *c);
 static void batch_dispatch(db_pool_t *p, db_batch_t *b);
 static void batch_finish(db_pool_t *p, db_batch_t *b);
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* The batch's result sequence is kept in its arena right after the struct. */
 static seq_state_t *batch_seq(db_batch_t *b)
