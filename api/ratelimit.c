@@ -4,7 +4,7 @@
  */
 #include "api/ratelimit.h"
 #include "core/hash.h"
-#include "api/auth.h"
+#include "api/tier.h"
 #include "cache/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
@@ -539,15 +539,7 @@ static void step(check_t *ck);
 /* Decimal v at p; returns the length. (No printf: this runs for every limited request.) */
 static size_t put_u32(char *p, uint32_t v)
 {
-    char tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
+    return u64_text(p, v);
 }
 
 static size_t put_str(char *p, const char *s)

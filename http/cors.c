@@ -123,12 +123,18 @@ void http_cors_configure(const char *list)
         g_list.n = 0;
 }
 
-/* The request's Origin when it is listed; NULL otherwise. */
-static bool listed(http_ctx_t *ctx)
+/* Whether the request's Origin is listed. */
+static bool listed(const http_request_t *req)
 {
     pthread_once(&once, load_config);
-    http_str_t o = ctx->req.origin;
+    http_str_t o = req->origin;
     return o.len && http_cors_origin_allowed(&g_list, o.p, o.len);
+}
+
+static void put(http_cors_out_t *out, const char *name, size_t nn, const char *value, size_t vn)
+{
+    if (out->n < HTTP_CORS_MAX_HEADERS)
+        out->h[out->n++] = (typeof(out->h[0])){name, value, nn, vn};
 }
 
 static const char allow_headers[] =
@@ -136,38 +142,38 @@ static const char allow_headers[] =
 static const char expose_headers[] = "X-Request-Id, ETag, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
                                      "X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Location";
 
-bool http_cors_preflight(http_ctx_t *ctx, uint32_t allowed)
+bool http_cors_preflight(const http_request_t *req, uint32_t allowed, char scratch[96], http_cors_out_t *out)
 {
-    if (ctx->req.method != HTTP_OPTIONS || !ctx->req.access_control_request_method.len || !listed(ctx))
+    out->n = 0;
+    if (req->method != HTTP_OPTIONS || !req->access_control_request_method.len || !listed(req))
         return false;
     static const struct {
         int m;
         const char *name;
     } methods[] = {{HTTP_GET, "GET"}, {HTTP_HEAD, "HEAD"},   {HTTP_POST, "POST"},
                    {HTTP_PUT, "PUT"}, {HTTP_PATCH, "PATCH"}, {HTTP_DELETE, "DELETE"}};
-    char v[96];
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_LEN(methods); i++)
         if (allowed & (1u << methods[i].m))
-            n += (size_t)snprintf(v + n, sizeof(v) - n, "%s%s", n ? ", " : "", methods[i].name);
+            n += (size_t)snprintf(scratch + n, 96 - n, "%s%s", n ? ", " : "", methods[i].name);
     if (n)
-        http_add_header(ctx, LIT("Access-Control-Allow-Methods"), v, n);
-    http_add_header(ctx, LIT("Access-Control-Allow-Headers"), allow_headers, sizeof(allow_headers) - 1);
-    http_add_header(ctx, LIT("Access-Control-Max-Age"), LIT("600"));
+        put(out, LIT("Access-Control-Allow-Methods"), scratch, n);
+    put(out, LIT("Access-Control-Allow-Headers"), allow_headers, sizeof(allow_headers) - 1);
+    put(out, LIT("Access-Control-Max-Age"), LIT("600"));
     return true;
 }
 
-void http_cors_headers(http_ctx_t *ctx)
+void http_cors_headers(const http_request_t *req, http_cors_out_t *out)
 {
+    out->n = 0;
     pthread_once(&once, load_config);
-    if (!g_list.n || !ctx->req.origin.len)
+    if (!g_list.n || !req->origin.len)
         return;
-    http_add_header(ctx, LIT("Vary"), LIT("Origin"));
-    if (!listed(ctx))
+    put(out, LIT("Vary"), LIT("Origin"));
+    if (!listed(req))
         return;
-    http_add_header(ctx, LIT("Access-Control-Allow-Origin"), ctx->req.origin.p, ctx->req.origin.len);
-    http_add_header(ctx, LIT("Access-Control-Allow-Credentials"), LIT("true"));
-    if (ctx->req.method != HTTP_OPTIONS)
-        http_add_header(ctx, LIT("Access-Control-Expose-Headers"), expose_headers,
-                        sizeof(expose_headers) - 1);
+    put(out, LIT("Access-Control-Allow-Origin"), req->origin.p, req->origin.len);
+    put(out, LIT("Access-Control-Allow-Credentials"), LIT("true"));
+    if (req->method != HTTP_OPTIONS)
+        put(out, LIT("Access-Control-Expose-Headers"), expose_headers, sizeof(expose_headers) - 1);
 }

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http/server.h"
+#include "http/parser.h"
 
 #define HTTP_CORS_MAX_ORIGINS 32
 
@@ -39,15 +39,25 @@ bool http_cors_origin_allowed(const http_cors_list_t *l, const char *origin, siz
 /* Replaces the process-wide list (tests; by default FRONTEND_URL is read on first use). */
 void http_cors_configure(const char *list);
 
-/*
- * For route_request, on an OPTIONS request whose path exists (allowed = the router's mask of
- * its methods): adds the preflight headers when it is a preflight from a listed origin. The
- * caller answers 204 as before. Returns whether the preflight headers were added.
- */
-bool http_cors_preflight(http_ctx_t *ctx, uint32_t allowed);
+/* Headers CORS asks for; the caller adds them to its response (CORS itself is pure). */
+#define HTTP_CORS_MAX_HEADERS 4
+typedef struct http_cors_out {
+    int n;
+    struct {
+        const char *name, *value;
+        size_t name_len, value_len;
+    } h[HTTP_CORS_MAX_HEADERS];
+} http_cors_out_t;
 
-/* For http_respond_raw, before the handler-set headers are written: adds the simple-request
- * CORS headers (and Vary: Origin) when the request's Origin is listed. */
-void http_cors_headers(http_ctx_t *ctx);
+/*
+ * On an OPTIONS request whose path exists (allowed = the router's mask of its methods): the
+ * preflight headers when it is a preflight from a listed origin (the caller answers 204 as
+ * before). Returns whether it is such a preflight. scratch holds the methods' value.
+ */
+bool http_cors_preflight(const http_request_t *req, uint32_t allowed, char scratch[96], http_cors_out_t *out);
+
+/* For every response, before the handler-set headers are written: the simple-request CORS
+ * headers (and Vary: Origin) when the request's Origin is listed. Values point into req. */
+void http_cors_headers(const http_request_t *req, http_cors_out_t *out);
 
 #endif

@@ -74,15 +74,7 @@ void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const c
 /* Microseconds as "0.412" into out (at least 24 bytes); returns the length. */
 static size_t format_ms(uint64_t us, char *out)
 {
-    char tmp[24];
-    size_t n = 0;
-    uint64_t whole = us / 1000;
-    do {
-        tmp[n++] = (char)('0' + whole % 10);
-        whole /= 10;
-    } while (whole);
-    for (size_t i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
+    size_t n = u64_text(out, us / 1000);
     out[n++] = '.';
     out[n++] = (char)('0' + us / 100 % 10);
     out[n++] = (char)('0' + us / 10 % 10);
@@ -258,7 +250,14 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
         buf_append_u64(o, (uint64_t)g_config.hsts_max_age);
         buf_append(o, LIT("; includeSubDomains\r\n"));
     }
-    http_cors_headers(ctx);
+    http_cors_out_t cors;
+    http_cors_headers(&ctx->req, &cors);
+    for (int i = 0; i < cors.n; i++) {
+        buf_append(o, cors.h[i].name, cors.h[i].name_len);
+        buf_append(o, LIT(": "));
+        buf_append(o, cors.h[i].value, cors.h[i].value_len);
+        buf_append(o, LIT("\r\n"));
+    }
     if (ctx->headers.len)
         buf_append(o, ctx->headers.data, ctx->headers.len);
     if (!keep)

@@ -58,7 +58,6 @@ static void conn_issue_close(http_server_t *s, http_conn_t *c);
 static void admin_reserve_refill(http_server_t *s);
 static void conn_error(http_server_t *s, http_conn_t *c, int status, const char *code, const char *detail);
 
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---------------------------------------------------------------- listener */
 
@@ -749,7 +748,12 @@ static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
             size_t n = router_allow_header(allowed, allow, sizeof(allow));
             http_add_header(ctx, LIT("Allow"), allow, n);
             if (q->method == HTTP_OPTIONS) {
-                http_cors_preflight(ctx, allowed);
+                char scratch[96];
+                http_cors_out_t cors;
+                http_cors_preflight(q, allowed, scratch, &cors);
+                for (int i = 0; i < cors.n; i++)
+                    http_add_header(ctx, cors.h[i].name, cors.h[i].name_len, cors.h[i].value,
+                                    cors.h[i].value_len);
                 http_respond(ctx, 204, NULL);
                 return false;
             }
