@@ -12,6 +12,7 @@
 #include "api/ops/openapi.h"
 #include "api/performance.h"
 #include "api/ratelimit.h"
+#include "api/route.h"
 #include "api/writes.h"
 #include "core/common.h"
 #include "core/config.h"

@@ -11,6 +11,7 @@
 #include "api/aggregates.h"
 #include "api/resources.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "api/common.h"
 #include "cache/lru.h"
 #include "core/common.h"

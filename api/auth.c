@@ -6,10 +6,8 @@
  * working within AUTH_TTL_MS plus one lookup.
  */
 #include "api/auth.h"
-#include "core/hash.h"
-#include "api/cached.h"
-#include "api/ratelimit.h"
 #include "core/common.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "db/db.h"
 
@@ -36,21 +34,6 @@ typedef struct {
 
 static __thread auth_entry_t *tl_map;
 static db_stmt_t lookup_stmt;
-
-static const char *const tier_names[] = {"free", "standard", "professional", "enterprise", "unlimited"};
-
-const char *api_tier_name(int tier)
-{
-    return tier >= 0 && tier < (int)ARRAY_LEN(tier_names) ? tier_names[tier] : "free";
-}
-
-int api_tier_parse(const char *s, size_t n)
-{
-    for (int i = 0; i < (int)ARRAY_LEN(tier_names); i++)
-        if (strlen(tier_names[i]) == n && memcmp(tier_names[i], s, n) == 0)
-            return i;
-    return -1;
-}
 
 static bool alnum(char c)
 {
@@ -102,68 +85,25 @@ static bool entry_is(const auth_entry_t *e, const char *key, size_t n, uint64_t 
     return e->used && e->hash == h && e->key_len == n && memcmp(e->key, key, n) == 0;
 }
 
-/* ---- the wrapper ---- */
+/* ---- finding the caller ---- */
 
-typedef struct {
-    http_ctx_t *ctx;
-    const api_route_info_t *info;
+struct api_auth_lookup {
     uint64_t hash;
     char key[KEY_MAX];
     uint8_t key_len;
     char prefix[9];
-    bool ip_spent; /* a first sight of the key: the client IP's budget paid for the lookup */
-} lookup_t;
+    bool first_sight; /* no entry for the key on this thread */
+    api_auth_done_fn done;
+    void *arg;
+    http_ctx_t *ctx;
+};
 
-static void unauthorized_allowed(http_ctx_t *ctx, void *detail)
+bool api_auth_first_sight(const api_auth_lookup_t *l)
 {
-    http_add_header(ctx, LIT("WWW-Authenticate"), LIT("Bearer realm=\"crmd\""));
-    log_fields(LOG_INFO, "unauthorized", "request_id", ctx->request_id, "reason", (const char *)detail, NULL);
-    http_respond_problem(ctx, 401, "unauthorized", detail);
+    return l->first_sight;
 }
 
-/* Unauthenticated requests spend the client IP's budget; detail is a string constant. */
-static void unauthorized(http_ctx_t *ctx, const char *detail)
-{
-    rl_check_ip(ctx, RL_IP, unauthorized_allowed, (void *)detail);
-}
-
-typedef struct {
-    api_auth_t auth;
-    const api_route_info_t *info;
-} run_t;
-
-/* The rate limiter let the request through: the admin check, then cache or handler. */
-static void run_allowed(http_ctx_t *ctx, void *arg)
-{
-    run_t *run = arg;
-    const api_route_info_t *info = run->info;
-    api_handler_fn fn = info->fn;
-    api_auth_t *auth = &run->auth;
-    if ((ctx->route->flags & ROUTE_ADMIN) && !auth->admin) {
-        http_respond_problem(ctx, 403, "forbidden", "this endpoint needs an admin key");
-        return;
-    }
-    if (ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD) {
-        http_set_cacheable(ctx);
-        if (!info->no_cache) {
-            api_cached_get(ctx, auth, info);
-            return;
-        }
-    }
-    fn(ctx, auth);
-}
-
-/* The key is known (and with it the tier): the limits come before the cache and the handler. */
-static void run_handler(http_ctx_t *ctx, const api_route_info_t *info, const api_auth_t *cached)
-{
-    memcpy(ctx->key_prefix, cached->prefix, sizeof(ctx->key_prefix));
-    run_t *run = arena_alloc(&ctx->arena, sizeof(*run));
-    run->auth = *cached;
-    run->info = info;
-    rl_check_key(ctx, cached->prefix, cached->tier, ctx->route->route_class, run_allowed, run);
-}
-
-static void fill_entry(auth_entry_t *e, const lookup_t *l, PGresult *res, uint64_t now)
+static void fill_entry(auth_entry_t *e, const api_auth_lookup_t *l, PGresult *res, uint64_t now)
 {
     memset(e, 0, sizeof(*e));
     e->used = true;
@@ -188,34 +128,27 @@ static void fill_entry(auth_entry_t *e, const lookup_t *l, PGresult *res, uint64
 
 static void lookup_done(db_batch_t *b, void *arg)
 {
-    lookup_t *l = arg;
-    http_ctx_t *ctx = l->ctx;
+    api_auth_lookup_t *l = arg;
     auth_entry_t *e = map_slot(l->key, l->key_len, l->hash);
     if (b->status != DB_OK) {
         if (entry_is(e, l->key, l->key_len, l->hash))
             e->refreshing = false;
+        const char *err = b->error[0] ? b->error : "database error";
+        err = arena_strndup(&l->ctx->arena, err, strlen(err));
         db_batch_release(b);
-        log_fields(LOG_WARN, "api key lookup failed", "request_id", ctx->request_id, "error", b->error, NULL);
-        http_add_header(ctx, LIT("Retry-After"), LIT("2"));
-        http_respond_problem(ctx, 503, "service-unavailable", "the database is unavailable; try again shortly");
+        l->done(l->ctx, NULL, err, l->arg);
         return;
     }
     fill_entry(e, l, b->results[0], clock_now_ms());
     db_batch_release(b);
-    if (!e->found) {
-        if (l->ip_spent) /* the lookup already took this client's token */
-            unauthorized_allowed(ctx, (void *)"unknown or revoked API key");
-        else
-            unauthorized(ctx, "unknown or revoked API key");
-        return;
-    }
-    run_handler(ctx, l->info, &e->auth);
+    l->done(l->ctx, e->found ? &e->auth : NULL, NULL, l->arg);
 }
 
-/* Looks the key of l up by its SHA-256. */
-static void start_lookup(http_ctx_t *ctx, void *arg)
+void api_auth_lookup(http_ctx_t *ctx, api_auth_lookup_t *l, api_auth_done_fn done, void *arg)
 {
-    lookup_t *l = arg;
+    l->ctx = ctx;
+    l->done = done;
+    l->arg = arg;
     unsigned char digest[crypto_hash_sha256_BYTES];
     crypto_hash_sha256(digest, (const unsigned char *)l->key, l->key_len);
     char hex[2 + 2 * crypto_hash_sha256_BYTES + 1] = "\\x";
@@ -226,9 +159,9 @@ static void start_lookup(http_ctx_t *ctx, void *arg)
     db_batch_submit(b, lookup_done, l);
 }
 
-static void api_entry(http_ctx_t *ctx)
+api_auth_status_t api_auth_find(http_ctx_t *ctx, const api_auth_t **auth, const char **detail,
+                                api_auth_lookup_t **lookup)
 {
-    const api_route_info_t *info = ctx->route->data;
     http_request_t *q = &ctx->req;
     const char *key = NULL;
     size_t n = 0;
@@ -239,93 +172,45 @@ static void api_entry(http_ctx_t *ctx)
             while (n && *key == ' ')
                 key++, n--;
         } else {
-            unauthorized(ctx, "the Authorization header must use the Bearer scheme");
-            return;
+            *detail = "the Authorization header must use the Bearer scheme";
+            return AUTH_REFUSED;
         }
     } else if (q->x_api_key.len) {
         key = q->x_api_key.p;
         n = q->x_api_key.len;
     }
     if (!key) {
-        unauthorized(ctx, "an API key is required (Authorization: Bearer or X-API-Key)");
-        return;
+        *detail = "an API key is required (Authorization: Bearer or X-API-Key)";
+        return AUTH_REFUSED;
     }
     char prefix[9];
-    bool shaped = api_key_shape_ok(key, n, prefix);
-    if (shaped)
-        memcpy(ctx->key_prefix, prefix, sizeof(prefix));
-    if (!shaped) {
-        unauthorized(ctx, "malformed API key");
-        return;
+    if (!api_key_shape_ok(key, n, prefix)) {
+        *detail = "malformed API key";
+        return AUTH_REFUSED;
     }
+    memcpy(ctx->key_prefix, prefix, sizeof(prefix));
     uint64_t h = key_hash(key, n);
     auth_entry_t *e = map_slot(key, n, h);
     uint64_t now = clock_now_ms();
     if (entry_is(e, key, n, h)) {
         uint64_t age = now - e->checked_ms;
         if (age < AUTH_TTL_MS || (e->refreshing && age < AUTH_TTL_MS + AUTH_STALE_MS)) {
-            if (!e->found)
-                unauthorized(ctx, "unknown or revoked API key");
-            else
-                run_handler(ctx, info, &e->auth);
-            return;
+            if (!e->found) {
+                *detail = "unknown or revoked API key";
+                return AUTH_REFUSED;
+            }
+            *auth = &e->auth;
+            return AUTH_FOUND;
         }
         e->refreshing = true;
     }
-    lookup_t *l = arena_alloc(&ctx->arena, sizeof(*l));
-    l->ctx = ctx;
-    l->info = info;
+    api_auth_lookup_t *l = arena_alloc(&ctx->arena, sizeof(*l));
+    memset(l, 0, sizeof(*l));
     l->hash = h;
     l->key_len = (uint8_t)n;
     memcpy(l->key, key, n);
     memcpy(l->prefix, prefix, 9);
-    l->ip_spent = !entry_is(e, key, n, h);
-    if (!l->ip_spent)
-        start_lookup(ctx, l); /* re-checking a key we know */
-    else
-        rl_check_lookup(ctx, start_lookup, l); /* a key never seen here costs its client */
-}
-
-/* Route infos live as long as the process (routes are never removed). */
-static api_route_info_t *infos[ROUTER_MAX_ROUTES * 2];
-static int ninfos;
-
-static void add_route(router_t *rt, http_method_t method, const char *pattern, api_route_info_t info, uint32_t flags,
-                      uint8_t route_class, const char *name)
-{
-    if (ninfos >= (int)ARRAY_LEN(infos))
-        die("too many API routes");
-    api_route_info_t *p = xmalloc(sizeof(*p));
-    *p = info;
-    infos[ninfos++] = p;
-    http_route_t r = {
-        .pattern = pattern,
-        .method = method,
-        .handler = api_entry,
-        .flags = flags,
-        .route_class = route_class,
-        .name = name,
-        .data = p,
-    };
-    router_add(rt, &r);
-}
-
-void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-               uint8_t route_class, const char *name)
-{
-    add_route(rt, method, pattern, (api_route_info_t){.fn = fn}, flags, route_class, name);
-}
-
-void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-                      uint8_t route_class, const char *name, const api_cache_spec_t *spec)
-{
-    add_route(rt, method, pattern, (api_route_info_t){.fn = fn, .cache = spec, .no_cache = spec == NULL}, flags,
-              route_class, name);
-}
-
-void api_routes_free(void)
-{
-    for (int i = 0; i < ninfos; i++)
-        free(infos[i]);
-    ninfos = 0;
+    l->first_sight = !entry_is(e, key, n, h);
+    *lookup = l;
+    return AUTH_LOOKUP;
 }

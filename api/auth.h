@@ -1,9 +1,9 @@
 /*
- * API keys and tenants. Every /api route except health runs behind api_route's wrapper:
- * it reads the key (Authorization: Bearer or X-API-Key), resolves it to the caller's
- * organization, user, role and tier through a per-thread map (entries re-checked against
- * the database after 5 s, so a revoked key stops working within 5 s), answers 401/403, and
- * then calls the route's handler with the caller.
+ * API keys and tenants: a key (Authorization: Bearer or X-API-Key) resolves to the caller's
+ * organization, user, role and tier through a per-thread map whose entries are re-checked
+ * against the database after 5 s (a revoked key stops working within 5 s). Only finding the
+ * caller lives here; what happens to the request (limits, 401/403/503, the handler) is
+ * api/route.c's.
  */
 #ifndef CRMD_API_AUTH_H
 #define CRMD_API_AUTH_H
@@ -11,10 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "http/router.h"
+#include "api/tier.h"
 #include "http/server.h"
-
-enum api_tier { TIER_FREE = 0, TIER_STANDARD, TIER_PROFESSIONAL, TIER_ENTERPRISE, TIER_UNLIMITED };
 
 typedef struct api_auth {
     int64_t org_id;
@@ -29,37 +27,28 @@ typedef struct api_auth {
 /* An authenticated handler: auth lives until the response is queued. */
 typedef void (*api_handler_fn)(http_ctx_t *ctx, const api_auth_t *auth);
 
-/* How a GET route's responses are cached: tier and tags, where "{org}", "{user}" and "{id}"
- * (the first path parameter) are replaced per request, e.g. "org:{org}:deals", "company:{id}". */
-#define API_CACHE_TAGS_MAX 8
-typedef struct api_cache_spec {
-    int tier; /* enum cache_tier */
-    const char *tags[API_CACHE_TAGS_MAX];
-} api_cache_spec_t;
+/* What finding the caller's key came to. */
+typedef enum api_auth_status {
+    AUTH_FOUND,   /* *auth is the caller (from the map) */
+    AUTH_REFUSED, /* no, malformed or unknown key: *detail says which (a string constant) */
+    AUTH_LOOKUP,  /* the key must be looked up: pass *lookup to api_auth_lookup */
+} api_auth_status_t;
 
-/* What api_route keeps for a route (http_route_t.data). */
-typedef struct api_route_info {
-    api_handler_fn fn;
-    const api_cache_spec_t *cache; /* NULL: resources are described by their path; else this */
-    bool no_cache;                 /* a GET that must never be cached */
-} api_route_info_t;
+typedef struct api_auth_lookup api_auth_lookup_t;
 
-/* Registers method + pattern behind the key check; ROUTE_ADMIN in flags requires an admin. GET
- * routes of /api/<resource>[/{id}] are cached by their path; others need api_route_cached. */
-void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-               uint8_t route_class, const char *name);
+/* Reads the request's key and finds it in this thread's map. */
+api_auth_status_t api_auth_find(http_ctx_t *ctx, const api_auth_t **auth, const char **detail,
+                                api_auth_lookup_t **lookup);
 
-/* As api_route, for a GET whose responses are cached as spec says (spec must outlive the
- * router; NULL: never cached). */
-void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-                      uint8_t route_class, const char *name, const api_cache_spec_t *spec);
+/* True when the key of a lookup has never been seen on this thread (not a re-check). */
+bool api_auth_first_sight(const api_auth_lookup_t *l);
 
-/* Frees what api_route kept (after the router is gone). */
-void api_routes_free(void);
+/* Called with the caller (NULL: unknown or revoked key) or, on a database failure, with
+ * db_error set. */
+typedef void (*api_auth_done_fn)(http_ctx_t *ctx, const api_auth_t *auth, const char *db_error, void *arg);
 
-/* Name of a tier ("professional"). */
-const char *api_tier_name(int tier);
-int api_tier_parse(const char *s, size_t n);
+/* Looks the key up by its SHA-256 and fills the map. */
+void api_auth_lookup(http_ctx_t *ctx, api_auth_lookup_t *l, api_auth_done_fn done, void *arg);
 
 /* Parses "crmd_<8>_<secret>"; false if the shape is wrong. Sets the prefix. */
 bool api_key_shape_ok(const char *key, size_t n, char prefix[9]);

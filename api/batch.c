@@ -9,6 +9,7 @@
  */
 #include "api/batch.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "api/common.h"
 #include "core/json.h"
 #include "core/json_read.h"

@@ -14,6 +14,7 @@
  */
 #include "api/bulk.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "api/cached.h"
 #include "api/common.h"
 #include "core/common.h"

@@ -450,18 +450,10 @@ const char *api_cache_org_tag(arena_t *a, int64_t org_id)
 static const char *tag(arena_t *a, const char *pre, int64_t n, const char *post)
 {
     size_t pl = strlen(pre), sl = post ? strlen(post) : 0;
-    char digits[24];
-    int nd = 0;
-    uint64_t u = n < 0 ? 0 : (uint64_t)n;
-    do {
-        digits[nd++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    char *out = arena_alloc(a, pl + (size_t)nd + sl + 1), *p = out;
+    char *out = arena_alloc(a, pl + 20 + sl + 1), *p = out;
     memcpy(p, pre, pl);
     p += pl;
-    while (nd)
-        *p++ = digits[--nd];
+    p += u64_text(p, n < 0 ? 0 : (uint64_t)n);
     if (sl)
         memcpy(p, post, sl);
     p[sl] = '\0';
@@ -495,9 +487,9 @@ static const char *expand(http_ctx_t *ctx, const api_auth_t *auth, const char *t
 /* "org:<id>:<plural>": every row of res in the organization. */
 static const char *org_res_tag(arena_t *a, int64_t org_id, const schema_res_t *res)
 {
-    char *t = arena_alloc(a, strlen(res->plural) + 32);
-    sprintf(t, "org:%lld:%s", (long long)org_id, res->plural);
-    return t;
+    char post[64] = ":";
+    strncat(post, res->plural, sizeof(post) - 2);
+    return tag(a, "org:", org_id, post);
 }
 
 static void add_unique(fill_t *f, const char *t)
@@ -509,16 +501,16 @@ static void add_unique(fill_t *f, const char *t)
 }
 
 /* Fills key, tier and tags for the request; false when it is not cached. */
-static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route, fill_t *f)
+static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, fill_t *f)
 {
     http_str_t path = ctx->path, q = ctx->req.query;
     arena_t *a = &ctx->arena;
     f->ntags = 0;
     f->bypass = query_flag(q, "refresh");
-    if (route->cache) {
-        f->tier = (enum cache_tier)route->cache->tier;
-        for (int i = 0; i < API_CACHE_TAGS_MAX && i < CACHE_TAGS_MAX && route->cache->tags[i]; i++)
-            f->tags[f->ntags++] = expand(ctx, auth, route->cache->tags[i]);
+    if (spec) {
+        f->tier = (enum cache_tier)spec->tier;
+        for (int i = 0; i < API_CACHE_TAGS_MAX && i < CACHE_TAGS_MAX && spec->tags[i]; i++)
+            f->tags[f->ntags++] = expand(ctx, auth, spec->tags[i]);
     } else if (path.len == 7 && memcmp(path.p, "/api/me", 7) == 0) {
         f->tier = CACHE_TIER_SESSION;
         f->tags[f->ntags++] = tag(a, "user:", auth->user_id, NULL);
@@ -543,9 +535,11 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_route_in
             /* tag the canonical id: "042" must be invalidated by a write to company:42 */
             if (!api_parse_id(id, idlen, &idv))
                 return false;
-            char *t = arena_alloc(a, strlen(res->singular) + 24);
-            sprintf(t, "%s:%lld", res->singular, (long long)idv);
-            f->tags[f->ntags++] = t;
+            char pre[64];
+            size_t sl = strlen(res->singular);
+            memcpy(pre, res->singular, sl);
+            memcpy(pre + sl, ":", 2);
+            f->tags[f->ntags++] = tag(a, pre, idv, NULL);
             if (res->row_follows_org)
                 f->tags[f->ntags++] = org_res_tag(a, auth->org_id, res);
         }
@@ -893,12 +887,11 @@ static void l2_lookup_done(void *arg, redisReply *reply, int status)
     f->fn(ctx, f->auth);
 }
 
-void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route)
+void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, api_handler_fn fn)
 {
-    api_handler_fn fn = route->fn;
     fill_t *f = arena_alloc(&ctx->arena, sizeof(*f));
     memset(f, 0, sizeof(*f));
-    if (!l1 || !describe(ctx, auth, route, f)) {
+    if (!l1 || !describe(ctx, auth, spec, f)) {
         fn(ctx, auth);
         return;
     }

@@ -14,14 +14,23 @@
 #include "api/auth.h"
 #include "cache/lru.h"
 
+/* How a GET route's responses are cached: tier and tags, where "{org}", "{user}" and "{id}"
+ * (the first path parameter) are replaced per request, e.g. "org:{org}:deals", "company:{id}". */
+#define API_CACHE_TAGS_MAX 8
+typedef struct api_cache_spec {
+    int tier; /* enum cache_tier */
+    const char *tags[API_CACHE_TAGS_MAX];
+} api_cache_spec_t;
+
 /* Creates the process-wide L1 of l1_bytes (0: caching off). */
 void api_cache_init(size_t l1_bytes);
 void api_cache_free(void);
 cache_t *api_cache_l1(void);
 
-/* Answers a GET/HEAD through the cache; on a miss runs fn and stores its 200 response.
+/* Answers a GET/HEAD through the cache; on a miss runs fn and stores its 200 response. The
+ * key and tags come from spec, or (spec NULL) from the resource schema by the path.
  * `refresh=true` bypasses the lookup and refills. */
-void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_route_info_t *route);
+void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, api_handler_fn fn);
 
 /* Drops every entry carrying tag in this process's L1 (and, with Redis, in L2 and on every
  * other instance). Call before answering the write that made them stale. */

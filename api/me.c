@@ -1,6 +1,7 @@
 /* GET /api/me → {"data": {"user": {...}, "organization": {"id", "name", "tier"}}}. */
 #include "api/me.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "core/json.h"
 #include "db/db.h"
 

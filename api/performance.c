@@ -11,6 +11,7 @@
  */
 #include "api/performance.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "api/cached.h"
 #include "api/common.h"
 #include "core/clock.h"

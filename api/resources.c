@@ -11,6 +11,7 @@
  */
 #include "api/resources.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "api/common.h"
 #include "api/cursor.h"
 #include "api/schema.h"

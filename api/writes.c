@@ -7,6 +7,7 @@
 #include "api/writes.h"
 #include "core/logmask.h"
 #include "api/auth.h"
+#include "api/route.h"
 #include "api/cached.h"
 #include "api/common.h"
 #include "api/resources.h"
