@@ -1,13 +1,13 @@
 #include "api/api.h"
-#include "api/aggregates.h"
-#include "api/batch.h"
-#include "api/bulk.h"
-#include "api/health.h"
-#include "api/me.h"
+#include "api/rest/aggregates.h"
+#include "api/rest/batch.h"
+#include "api/rest/bulk.h"
+#include "api/ops/health.h"
+#include "api/rest/me.h"
 #include "api/ops/openapi.h"
-#include "api/performance.h"
-#include "api/resources.h"
-#include "api/writes.h"
+#include "api/ops/performance.h"
+#include "api/rest/resources.h"
+#include "api/rest/writes.h"
 
 void api_register_routes(router_t *rt)
 {

@@ -3,7 +3,7 @@
 #include "core/hash.h"
 #include "api/common.h"
 #include "api/schema.h"
-#include "cache/redis.h"
+#include "redis/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"

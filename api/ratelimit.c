@@ -5,7 +5,7 @@
 #include "api/ratelimit.h"
 #include "core/hash.h"
 #include "api/tier.h"
-#include "cache/redis.h"
+#include "redis/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"

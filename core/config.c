@@ -93,7 +93,7 @@ static const opt_t opts[] = {
 
 void config_usage(FILE *out)
 {
-    fprintf(out, "usage: crmd [serve|migrate|seed|keys|worker] [options]\n\n"
+    fprintf(out, "usage: crmd [serve|migrate|seed|keys|help] [options]\n\n"
                  "  serve                 run the HTTP server (default)\n"
                  "  migrate               apply sql/migrations to DATABASE_URL\n"
                  "  seed --scale S        load deterministic demo data (and demo API keys)\n"

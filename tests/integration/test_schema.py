@@ -20,7 +20,7 @@ from lib import CRMD, Skip
 SEED_SCALE = "0.01"
 # A fixed seed date makes two seeds comparable even across midnight.
 SEED_DATE = "2026-01-15"
-# Rows `crmd seed --scale 0.01` loads (db/seed.h: db_seed_counts).
+# Rows `crmd seed --scale 0.01` loads (cmd/seed.h: seed_counts).
 SEED_COUNTS = {
     "organizations": 3,
     "users": 6,

@@ -5,7 +5,7 @@
  * pipelining, binary values, error replies, EVALSHA/EVAL, pub/sub, and Redis stopped and
  * started again mid-run. Without REDIS_URL the live tests print a SKIP line and pass.
  */
-#include "cache/redis.h"
+#include "redis/redis.h"
 #include "core/reactor.h"
 #include "test.h"
 

@@ -11,7 +11,7 @@
  * their operation completes: a connection counts its operations in flight across generations,
  * and neither reconnects nor frees its buffers before that count is back to zero.
  */
-#include "cache/redis.h"
+#include "redis/redis.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/common.h"

@@ -9,7 +9,7 @@
  * cursor's (sort value, id), so inserts and deletes between pages never shift rows. A backward
  * page queries in reverse order and is written reversed.
  */
-#include "api/resources.h"
+#include "api/rest/resources.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/common.h"

@@ -1,6 +1,6 @@
 /* GET /api/me: the caller's user and organization. */
-#ifndef CRMD_API_ME_H
-#define CRMD_API_ME_H
+#ifndef CRMD_API_REST_ME_H
+#define CRMD_API_REST_ME_H
 
 #include "http/router.h"
 

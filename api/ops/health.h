@@ -1,6 +1,6 @@
 /* Health endpoints for load balancers: liveness, readiness and overall health. */
-#ifndef CRMD_API_HEALTH_H
-#define CRMD_API_HEALTH_H
+#ifndef CRMD_API_OPS_HEALTH_H
+#define CRMD_API_OPS_HEALTH_H
 
 #include "http/router.h"
 

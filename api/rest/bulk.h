@@ -18,8 +18,8 @@
  * Errors: non-JSON Content-Type 415, malformed JSON 400, unknown fields, wrong types, bad
  * values, too many or duplicate ids 422.
  */
-#ifndef CRMD_API_BULK_H
-#define CRMD_API_BULK_H
+#ifndef CRMD_API_REST_BULK_H
+#define CRMD_API_REST_BULK_H
 
 #include "http/router.h"
 

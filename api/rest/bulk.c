@@ -12,7 +12,7 @@
  * and the statement answers one row: the missing ids, whether ref was found, how many deals
  * changed and their companies (for cache invalidation).
  */
-#include "api/bulk.h"
+#include "api/rest/bulk.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/cached.h"

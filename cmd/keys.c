@@ -3,8 +3,10 @@
  * of the whole key and its prefix are stored. Used by `crmd keys create|revoke` and by the
  * seed's demo keys.
  */
-#include "db/keys.h"
-#include "db/cli.h"
+#include "cmd/keys.h"
+#include "cmd/cmd.h"
+#include "core/config.h"
+#include "cmd/cli.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -28,11 +30,11 @@ static void random_alnum(char *out, size_t n)
     out[n] = '\0';
 }
 
-void db_key_make(db_api_key_t *k)
+void key_make(api_key_gen_t *k)
 {
     char secret[33];
     unsigned char hash[crypto_hash_sha256_BYTES];
-    random_alnum(k->prefix, DB_KEY_PREFIX_LEN);
+    random_alnum(k->prefix, KEY_PREFIX_LEN);
     random_alnum(secret, 32);
     snprintf(k->key, sizeof(k->key), "crmd_%s_%s", k->prefix, secret);
     crypto_hash_sha256(hash, (const unsigned char *)k->key, strlen(k->key));
@@ -41,7 +43,7 @@ void db_key_make(db_api_key_t *k)
 }
 
 /* Inserts k for user_id; the server's SQLSTATE into code (may be NULL) on failure. */
-bool db_key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const db_api_key_t *k, char *code,
+bool key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const api_key_gen_t *k, char *code,
                    size_t codelen)
 {
     char org[24], user[24];
@@ -65,13 +67,13 @@ bool db_key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const db_api_k
 }
 
 
-int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char *key_out, size_t n)
+int keys_create(const char *conninfo, int64_t org_id, const char *role, char *key_out, size_t n)
 {
     if (!role || (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
         fprintf(stderr, "crmd keys: --role must be admin or member\n");
         return 1;
     }
-    if (n <= DB_KEY_LEN) {
+    if (n <= KEY_LEN) {
         fprintf(stderr, "crmd keys: key buffer too small\n");
         return 1;
     }
@@ -79,16 +81,16 @@ int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char 
         fprintf(stderr, "crmd keys: libsodium failed to initialize\n");
         return 1;
     }
-    PGconn *conn = db_cli_connect(conninfo, "keys");
+    PGconn *conn = cli_connect(conninfo, "keys");
     if (!conn)
         return 1;
     int rc = 1;
     char org[24];
     snprintf(org, sizeof(org), "%lld", (long long)org_id);
-    db_api_key_t k;
+    api_key_gen_t k;
     /* A prefix collision (62^8 prefixes) is retried with a new key. */
     for (int attempt = 0; attempt < 3 && rc; attempt++) {
-        if (!db_cli_exec(conn, "keys", "BEGIN"))
+        if (!cli_exec(conn, "keys", "BEGIN"))
             break;
         const char *p1[] = {org};
         PGresult *r =
@@ -101,7 +103,7 @@ int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char 
         PQclear(r);
         if (!found)
             break;
-        db_key_make(&k);
+        key_make(&k);
         char name[32];
         snprintf(name, sizeof(name), "key %s", k.prefix);
         const char *p2[] = {org, name, role};
@@ -115,13 +117,13 @@ int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char 
         int64_t user = atoll(PQgetvalue(r, 0, 0));
         PQclear(r);
         char code[8] = "";
-        if (!db_key_insert(conn, org_id, user, &k, code, sizeof(code))) {
+        if (!key_insert(conn, org_id, user, &k, code, sizeof(code))) {
             PQclear(PQexec(conn, "ROLLBACK"));
             if (strcmp(code, "23505") == 0)
                 continue;
             break;
         }
-        if (db_cli_exec(conn, "keys", "COMMIT")) {
+        if (cli_exec(conn, "keys", "COMMIT")) {
             snprintf(key_out, n, "%s", k.key);
             rc = 0;
         }
@@ -133,20 +135,20 @@ int db_keys_create(const char *conninfo, int64_t org_id, const char *role, char 
     return rc;
 }
 
-int db_keys_revoke(const char *conninfo, const char *prefix)
+int keys_revoke(const char *conninfo, const char *prefix)
 {
-    char pfx[DB_KEY_PREFIX_LEN + 1];
+    char pfx[KEY_PREFIX_LEN + 1];
     if (prefix && strncmp(prefix, "crmd_", 5) == 0)
         prefix += 5;
-    if (!prefix || strlen(prefix) < DB_KEY_PREFIX_LEN ||
-        (prefix[DB_KEY_PREFIX_LEN] && prefix[DB_KEY_PREFIX_LEN] != '_')) {
+    if (!prefix || strlen(prefix) < KEY_PREFIX_LEN ||
+        (prefix[KEY_PREFIX_LEN] && prefix[KEY_PREFIX_LEN] != '_')) {
         fprintf(stderr, "crmd keys: a key prefix is %d characters (the part after crmd_)\n",
-                DB_KEY_PREFIX_LEN);
+                KEY_PREFIX_LEN);
         return 1;
     }
-    memcpy(pfx, prefix, DB_KEY_PREFIX_LEN);
-    pfx[DB_KEY_PREFIX_LEN] = '\0';
-    PGconn *conn = db_cli_connect(conninfo, "keys");
+    memcpy(pfx, prefix, KEY_PREFIX_LEN);
+    pfx[KEY_PREFIX_LEN] = '\0';
+    PGconn *conn = cli_connect(conninfo, "keys");
     if (!conn)
         return 1;
     const char *params[] = {pfx};
@@ -168,4 +170,32 @@ int db_keys_revoke(const char *conninfo, const char *prefix)
     PQclear(r);
     PQfinish(conn);
     return rc;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+    const char *action = argc > 0 ? argv[0] : "";
+    argc--, argv++;
+    if (strcmp(action, "create") == 0) {
+        const char *org = cli_take_flag(&argc, argv, "--org");
+        const char *role = cli_take_flag(&argc, argv, "--role");
+        config_parse(&g_config, argc, argv, "keys create");
+        if (!org || !role || (strcmp(role, "admin") != 0 && strcmp(role, "member") != 0)) {
+            fprintf(stderr, "crmd: usage: crmd keys create --org ID --role admin|member\n");
+            return 2;
+        }
+        char key[128];
+        int64_t org_id = (int64_t)cli_parse_double(org, "--org", 1, 9e15);
+        if (keys_create(cli_database_url(), org_id, role, key, sizeof(key)) != 0)
+            return 1;
+        printf("%s\n", key);
+        return 0;
+    }
+    if (strcmp(action, "revoke") == 0 && argc >= 1) {
+        const char *prefix = argv[0];
+        config_parse(&g_config, argc - 1, argv + 1, "keys revoke");
+        return keys_revoke(cli_database_url(), prefix) == 0 ? 0 : 1;
+    }
+    fprintf(stderr, "crmd: usage: crmd keys create --org ID --role admin|member | crmd keys revoke PREFIX\n");
+    return 2;
 }

@@ -7,7 +7,7 @@
  * concurrently; a write starts once every operation before it has answered, and the
  * operations after a write wait for it. A nested /api/batch is refused for that operation.
  */
-#include "api/batch.h"
+#include "api/rest/batch.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/common.h"

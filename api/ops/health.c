@@ -3,7 +3,7 @@
  * and, with a database, the background probe), never by a query of their own, so a load
  * balancer polling them costs next to nothing.
  */
-#include "api/health.h"
+#include "api/ops/health.h"
 #include "api/ratelimit.h"
 #include "core/common.h"
 #include "http/server.h"

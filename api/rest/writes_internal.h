@@ -2,8 +2,8 @@
  * Shared between api/writes.c (handlers) and api/writes_sql.c (resource tables and the SQL
  * built from them at start-up).
  */
-#ifndef CRMD_API_WRITES_INTERNAL_H
-#define CRMD_API_WRITES_INTERNAL_H
+#ifndef CRMD_API_REST_WRITES_INTERNAL_H
+#define CRMD_API_REST_WRITES_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,14 +4,14 @@
  * and headers (400, 415), body (400 malformed JSON, 422 per field), then one batch (two with
  * If-Match), then cache invalidation of every tag it touched, and only then the answer.
  */
-#include "api/writes.h"
+#include "api/rest/writes.h"
 #include "core/logmask.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/cached.h"
 #include "api/common.h"
-#include "api/resources.h"
-#include "api/writes_internal.h"
+#include "api/rest/resources.h"
+#include "api/rest/writes_internal.h"
 #include "core/common.h"
 #include "core/json.h"
 #include "core/json_read.h"

@@ -8,8 +8,8 @@
  * planner sees the owner column and can pick an (org_id, owner_id, ...) index; "@x" in a template
  * marks where alias x's owner condition goes.
  */
-#include "api/aggregates.h"
-#include "api/resources.h"
+#include "api/rest/aggregates.h"
+#include "api/rest/resources.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/common.h"

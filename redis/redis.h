@@ -13,8 +13,8 @@
  * never from inside the call that issued it. The reply belongs to the client and is freed when
  * the callback returns.
  */
-#ifndef CRMD_CACHE_REDIS_H
-#define CRMD_CACHE_REDIS_H
+#ifndef CRMD_REDIS_REDIS_H
+#define CRMD_REDIS_REDIS_H
 
 #include <hiredis/hiredis.h>
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* Operations endpoints for admins under /api/performance. */
-#ifndef CRMD_API_PERFORMANCE_H
-#define CRMD_API_PERFORMANCE_H
+#ifndef CRMD_API_OPS_PERFORMANCE_H
+#define CRMD_API_OPS_PERFORMANCE_H
 
 #include "http/router.h"
 

@@ -1,6 +1,8 @@
-#include "db/seed.h"
-#include "db/cli.h"
-#include "db/keys.h"
+#include "cmd/seed.h"
+#include "cmd/cmd.h"
+#include "core/config.h"
+#include "cmd/cli.h"
+#include "cmd/keys.h"
 #include "db/migrate.h"
 #include "core/common.h"
 #include "core/timestamp.h"
@@ -437,11 +439,11 @@ static void plan_orgs(double scale, org_plan_t plan[NORGS])
     }
 }
 
-void db_seed_counts(double scale, db_seed_counts_t *out)
+void seed_counts(double scale, seed_counts_t *out)
 {
     org_plan_t plan[NORGS];
     plan_orgs(scale, plan);
-    *out = (db_seed_counts_t){.organizations = NORGS, .stages = NORGS * NSTAGES, .api_keys = NORGS * 2};
+    *out = (seed_counts_t){.organizations = NORGS, .stages = NORGS * NSTAGES, .api_keys = NORGS * 2};
     for (int k = 0; k < NORGS; k++) {
         out->users += plan[k].users_n;
         out->companies += plan[k].companies_n;
@@ -1007,7 +1009,7 @@ static bool load_all(seed_t *s)
     char list[512] = "";
     for (size_t i = 0; i < ARRAY_LEN(seeded_tables); i++)
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", seeded_tables[i]);
-    if (!db_cli_exec(s->conn, "seed", "TRUNCATE %s RESTART IDENTITY CASCADE", list))
+    if (!cli_exec(s->conn, "seed", "TRUNCATE %s RESTART IDENTITY CASCADE", list))
         return false;
     /* Partitions for every month the activities span, whenever the migration ran. */
     char from[16], to[16];
@@ -1017,7 +1019,7 @@ static bool load_all(seed_t *s)
     snprintf(from, sizeof(from), "%04d-%02u-%02u", (int)y, m, d);
     ts_civil_from_days((s->now + 92 * DAY) / DAY, &y, &m, &d);
     snprintf(to, sizeof(to), "%04d-%02u-%02u", (int)y, m, d);
-    if (!db_cli_exec(s->conn, "seed", "SELECT crmd_ensure_activity_partitions('%s', '%s')", from, to))
+    if (!cli_exec(s->conn, "seed", "SELECT crmd_ensure_activity_partitions('%s', '%s')", from, to))
         return false;
     for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
         double t0 = now_s();
@@ -1029,7 +1031,7 @@ static bool load_all(seed_t *s)
     for (size_t i = 0; i < ARRAY_LEN(seeded_tables); i++) {
         if (strcmp(seeded_tables[i], "idempotency_keys") == 0)
             continue;
-        if (!db_cli_exec(
+        if (!cli_exec(
                 s->conn, "seed",
                 "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT coalesce(max(id), 0) + 1 FROM %s),"
                 " false)",
@@ -1040,7 +1042,7 @@ static bool load_all(seed_t *s)
 }
 
 /* Writes the keys as JSON to path (through a temporary file, mode 0600). */
-static bool write_keys_json(const char *path, const db_api_key_t keys[NORGS * 2])
+static bool write_keys_json(const char *path, const api_key_gen_t keys[NORGS * 2])
 {
     char tmp[4096], dir[4096];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
@@ -1076,7 +1078,7 @@ static bool write_keys_json(const char *path, const db_api_key_t keys[NORGS * 2]
     return true;
 }
 
-int db_seed_run(const char *conninfo, double scale, const char *keys_out_path)
+int seed_run(const char *conninfo, double scale, const char *keys_out_path)
 {
     char err[512], keys_path[4096];
     if (!(scale > 0 && scale <= 1000)) {
@@ -1106,34 +1108,34 @@ int db_seed_run(const char *conninfo, double scale, const char *keys_out_path)
         return 1;
     s.start = s.now - 730 * DAY;
     plan_orgs(scale, s.plan);
-    db_seed_counts_t n;
-    db_seed_counts(scale, &n);
+    seed_counts_t n;
+    seed_counts(scale, &n);
     s.companies = xcalloc((size_t)n.companies, sizeof(company_t));
     s.contacts = xcalloc((size_t)n.contacts, sizeof(contact_t));
     s.deals = xcalloc((size_t)n.deals, sizeof(deal_t));
-    db_api_key_t keys[NORGS * 2];
+    api_key_gen_t keys[NORGS * 2];
     int rc = 1;
     double t0 = now_s();
 
-    if (!(s.conn = db_cli_connect(conninfo, "seed")))
+    if (!(s.conn = cli_connect(conninfo, "seed")))
         goto out;
-    if (!db_cli_exec(s.conn, "seed", "SET TimeZone = 'UTC'") || !db_cli_exec(s.conn, "seed", "BEGIN"))
+    if (!cli_exec(s.conn, "seed", "SET TimeZone = 'UTC'") || !cli_exec(s.conn, "seed", "BEGIN"))
         goto out;
     printf("seeding scale %g:\n", scale);
     if (!load_all(&s))
         goto rollback;
     for (int k = 0; k < NORGS; k++) {
         for (int role = 0; role < 2; role++) {
-            db_api_key_t *key = &keys[k * 2 + role];
-            db_key_make(key);
-            if (!db_key_insert(s.conn, s.plan[k].id, s.plan[k].users_first + role, key, NULL, 0))
+            api_key_gen_t *key = &keys[k * 2 + role];
+            key_make(key);
+            if (!key_insert(s.conn, s.plan[k].id, s.plan[k].users_first + role, key, NULL, 0))
                 goto rollback;
         }
     }
-    if (!db_cli_exec(s.conn, "seed", "COMMIT"))
+    if (!cli_exec(s.conn, "seed", "COMMIT"))
         goto out;
     double t_load = now_s() - t0;
-    if (!db_cli_exec(
+    if (!cli_exec(
             s.conn, "seed",
             "ANALYZE organizations, users, api_keys, stages, companies, contacts, deals, activities, tasks"))
         goto out;
@@ -1161,3 +1163,18 @@ out:
 }
 
 
+
+int cmd_seed(int argc, char **argv)
+{
+    const char *scale_s = cli_take_flag(&argc, argv, "--scale");
+    const char *keys_out = cli_take_flag(&argc, argv, "--keys-out");
+    config_parse(&g_config, argc, argv, "seed");
+    double scale = scale_s ? cli_parse_double(scale_s, "--scale", 0.0001, 100) : 1.0;
+    char keys_path[4096];
+    if (!keys_out) {
+        if (db_repo_path("var/demo-keys.json", keys_path, sizeof(keys_path)) != 0)
+            snprintf(keys_path, sizeof(keys_path), "demo-keys.json");
+        keys_out = keys_path;
+    }
+    return seed_run(cli_database_url(), scale, keys_out);
+}

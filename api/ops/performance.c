@@ -9,7 +9,7 @@
  * takes only tags of the caller's organization ("org:<id>" and "org:<id>:..."). Clearing every
  * organization's entries is an operator action: the same route on the admin listener (no key).
  */
-#include "api/performance.h"
+#include "api/ops/performance.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/cached.h"

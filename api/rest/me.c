@@ -1,5 +1,5 @@
 /* GET /api/me → {"data": {"user": {...}, "organization": {"id", "name", "tier"}}}. */
-#include "api/me.h"
+#include "api/rest/me.h"
 #include "api/auth.h"
 #include "api/route.h"
 #include "core/json.h"

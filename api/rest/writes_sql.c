@@ -9,8 +9,8 @@
  * (NULL without If-Match), $5.. the fields. Delete: $1 org, $2 id, $3 guard, $4 cascade.
  */
 #include "api/schema.h"
-#include "api/writes.h"
-#include "api/writes_internal.h"
+#include "api/rest/writes.h"
+#include "api/rest/writes_internal.h"
 #include "core/buf.h"
 #include "core/common.h"
 

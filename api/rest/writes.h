@@ -19,8 +19,8 @@
  *   transaction, and reads the stored response back for a replay. A concurrent first use waits
  *   on the key's unique index until the winner commits, then replays its stored response.
  */
-#ifndef CRMD_API_WRITES_H
-#define CRMD_API_WRITES_H
+#ifndef CRMD_API_REST_WRITES_H
+#define CRMD_API_REST_WRITES_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,8 +2,8 @@
  * Demo data and API keys: `crmd seed --scale S`, `crmd keys create`, `crmd keys revoke`.
  * Blocking libpq, for subcommands only; never call these from a reactor thread.
  */
-#ifndef CRMD_DB_SEED_H
-#define CRMD_DB_SEED_H
+#ifndef CRMD_CMD_SEED_H
+#define CRMD_CMD_SEED_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -11,10 +11,10 @@
 /* Length of an API key, crmd_<8 char prefix>_<32 char secret>, without the NUL. */
 /* Length of a key's prefix. */
 
-/* Row counts that db_seed_run loads at a scale. */
+/* Row counts that seed_run loads at a scale. */
 typedef struct {
     int64_t organizations, users, stages, companies, contacts, deals, activities, tasks, api_keys;
-} db_seed_counts_t;
+} seed_counts_t;
 
 /*
  * The counts seeded at scale: at 1, 3 organizations, 20 users, 18 stages, 10k companies, 40k
@@ -22,7 +22,7 @@ typedef struct {
  * deals, activities and tasks scale linearly (rounded; at least 2 users and 1 of each other
  * per organization).
  */
-void db_seed_counts(double scale, db_seed_counts_t *out);
+void seed_counts(double scale, seed_counts_t *out);
 
 /*
  * Replaces every organization's data (TRUNCATE ... CASCADE) with deterministic demo data, in
@@ -33,7 +33,7 @@ void db_seed_counts(double scale, db_seed_counts_t *out);
  * var/demo-keys.json under the repository root). The schema must be up to date.
  * Returns 0, or 1 after printing the reason to stderr.
  */
-int db_seed_run(const char *conninfo, double scale, const char *keys_out_path);
+int seed_run(const char *conninfo, double scale, const char *keys_out_path);
 
 
 

@@ -1,6 +1,6 @@
 /* GET /metrics: Prometheus text exposition, served on the admin listener. */
-#ifndef CRMD_API_METRICS_H
-#define CRMD_API_METRICS_H
+#ifndef CRMD_API_OPS_METRICS_H
+#define CRMD_API_OPS_METRICS_H
 
 #include "http/router.h"
 

@@ -11,8 +11,8 @@
  * with a forward cursor reports has_prev true (and one reached backwards has_next true): the
  * client came from there; the first and last pages are known by the limit + 1 probe.
  */
-#ifndef CRMD_API_RESOURCES_H
-#define CRMD_API_RESOURCES_H
+#ifndef CRMD_API_REST_RESOURCES_H
+#define CRMD_API_REST_RESOURCES_H
 
 #include <libpq-fe.h>
 

@@ -3,13 +3,13 @@
  * here on read, so scraping costs the scraper's thread a few microseconds per route and
  * nothing on the request path.
  */
-#include "api/metrics.h"
+#include "api/ops/metrics.h"
 #include "api/cached.h"
 #include "core/buf.h"
 #include "core/hist.h"
 #include "core/log.h"
 #include "api/ratelimit.h"
-#include "cache/redis.h"
+#include "redis/redis.h"
 #include "db/db.h"
 #include "http/server.h"
 

@@ -22,8 +22,8 @@
  *   recent.tasks: the 5 open tasks due first, overdue ones included.
  * - analytics: activity_count_30d and last_activity_at ignore activities in the future.
  */
-#ifndef CRMD_API_AGGREGATES_H
-#define CRMD_API_AGGREGATES_H
+#ifndef CRMD_API_REST_AGGREGATES_H
+#define CRMD_API_REST_AGGREGATES_H
 
 #include "http/router.h"
 

@@ -1,0 +1,256 @@
+/*
+ * `crmd serve`: wires configuration to threads. One pinned io_uring reactor per thread, each with
+ * its own SO_REUSEPORT listener, then waits for signals: the first SIGTERM or SIGINT drains
+ * (readiness 503, listeners closed, in-flight requests finish, exit 0), a second one exits at
+ * once.
+ */
+#include "cmd/cmd.h"
+#include "api/api.h"
+#include "api/auth.h"
+#include "api/cached.h"
+#include "api/ops/health.h"
+#include "api/ops/metrics.h"
+#include "api/ops/openapi.h"
+#include "api/ops/performance.h"
+#include "api/ratelimit.h"
+#include "api/route.h"
+#include "api/rest/writes.h"
+#include "core/common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/reactor.h"
+#include "redis/redis.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "http/server.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build_config.h"
+
+/* Receive buffers per reactor: enough for many pipelined batches at once, small enough that
+ * they are a fixed cost rather than a per-connection one. */
+#define RECV_BUF_COUNT 512
+#define RECV_BUF_SIZE 4096
+
+typedef struct {
+    pthread_t tid;
+    int index;
+    reactor_t reactor;
+    http_server_t server;
+    const router_t *router;
+    const router_t *admin_router; /* thread 0 also serves the admin listener */
+    int init_result; /* 1 while starting, then 0 or -errno */
+} worker_t;
+
+static worker_t *workers;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t start_cond = PTHREAD_COND_INITIALIZER;
+static _Atomic int running_workers;
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    if (g_config.cpus_count) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(g_config.cpus[w->index], &set);
+        if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+            log_warn("thread %d: cannot pin to CPU %d", w->index, g_config.cpus[w->index]);
+    }
+    int ret = reactor_init(&w->reactor, (unsigned)w->index, RECV_BUF_COUNT, RECV_BUF_SIZE);
+    if (ret == 0) {
+        ret = http_server_init(&w->server, &w->reactor, w->router, &g_config);
+        if (ret == 0 && w->admin_router)
+            ret = http_server_listen(&w->server, &g_config.admin_listen, w->admin_router, true);
+        if (ret < 0)
+            reactor_destroy(&w->reactor);
+    }
+    if (ret == 0) {
+        db_pool_start(&w->reactor, &g_config);
+        api_auth_thread_init();
+        api_cache_thread_init();
+        /* without REDIS_URL the cache runs on L1 alone */
+        if (redis_client_start(&w->reactor, g_config.redis_url, (uint32_t)g_config.redis_timeout_ms) == 0 &&
+            w->index == 0)
+            api_cache_subscribe(&w->reactor);
+        if (w->index == 0 && g_config.database_url && *g_config.database_url)
+            api_writes_housekeeping_start(&w->reactor);
+    }
+    pthread_mutex_lock(&start_lock);
+    w->init_result = ret;
+    pthread_cond_broadcast(&start_cond);
+    pthread_mutex_unlock(&start_lock);
+    if (ret < 0) {
+        atomic_fetch_sub(&running_workers, 1);
+        return NULL;
+    }
+    reactor_run(&w->reactor);
+    redis_client_stop();
+    db_pool_stop(); /* fails what is in flight, the purge's batch included */
+    if (w->index == 0)
+        api_writes_housekeeping_stop();
+    api_auth_thread_free();
+    api_cache_thread_free();
+    rl_thread_free();
+    http_server_destroy(&w->server);
+    reactor_destroy(&w->reactor);
+    atomic_fetch_sub(&running_workers, 1);
+    return NULL;
+}
+
+static void wake_all(int n)
+{
+    for (int i = 0; i < n; i++)
+        if (workers[i].init_result == 0)
+            reactor_wake(&workers[i].reactor);
+}
+
+/* Refuses to serve a database whose schema this build does not know. An unreachable database
+ * is not fatal: the pools connect when it comes up, and readiness says 503 until then. */
+static void check_schema(void)
+{
+    const char *url = g_config.database_url;
+    if (!url || !*url) {
+        log_warn("DATABASE_URL is not set: only the health endpoints can answer");
+        return;
+    }
+    char err[512];
+    if (db_resolve_host(url, err, sizeof(err)) != 0)
+        log_fields(LOG_WARN, "database host not resolved at start-up; libpq will resolve it", "reason", err, NULL);
+    const char *keys[] = {"dbname", "connect_timeout", NULL};
+    const char *vals[] = {url, "3", NULL};
+    if (PQpingParams(keys, vals, 1) != PQPING_OK) {
+        log_warn("database unreachable at start-up; serving 503 until it is up");
+        return;
+    }
+    char dir[4096];
+    if (db_migrations_dir(dir, sizeof(dir)) != 0) {
+        fprintf(stderr, "crmd: cannot find sql/migrations (set CRMD_MIGRATIONS_DIR)\n");
+        exit(1);
+    }
+    if (db_schema_check(url, dir, err, sizeof(err)) != 0) {
+        fprintf(stderr, "crmd: %s\n", err);
+        log_fields(LOG_ERROR, "refusing to start", "reason", err, NULL);
+        exit(1);
+    }
+}
+
+/* Connections, PostgreSQL and Redis sockets all take descriptors: use every one we may. */
+static void raise_nofile_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)g_config.max_conns)
+        log_fields(LOG_WARN, "file descriptor limit is below --max-conns: accepts will pause when it is reached",
+                   "#nofile", (int64_t)rl.rlim_cur, "#max_conns", (int64_t)g_config.max_conns, NULL);
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    config_parse(&g_config, argc, argv, "serve");
+    const config_t *c = &g_config;
+    raise_nofile_limit();
+    check_schema();
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    /* every thread inherits the mask: only this one takes the signals, with sigtimedwait */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    api_cache_init((size_t)c->cache_mb << 20);
+    router_t *router = router_new();
+    api_register_routes(router);
+    router_t *admin_router = router_new();
+    api_metrics_routes(admin_router, router);
+    /* health on the admin listener too: it answers while the public one is full */
+    api_health_routes(admin_router);
+    api_performance_operator_routes(admin_router);
+
+    int n = c->threads;
+    workers = xcalloc((size_t)n, sizeof(worker_t));
+    atomic_store(&running_workers, n);
+    for (int i = 0; i < n; i++) {
+        workers[i].index = i;
+        workers[i].router = router;
+        workers[i].admin_router = i == 0 ? admin_router : NULL;
+        workers[i].init_result = 1;
+        if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0)
+            die("pthread_create: %s", strerror(errno));
+    }
+    int failed = 0;
+    pthread_mutex_lock(&start_lock);
+    for (int i = 0; i < n; i++) {
+        while (workers[i].init_result == 1)
+            pthread_cond_wait(&start_cond, &start_lock);
+        failed |= workers[i].init_result < 0;
+    }
+    pthread_mutex_unlock(&start_lock);
+    if (failed) {
+        log_error("start-up failed; exiting");
+        atomic_store(&g_server_state, SERVER_DRAINING);
+        wake_all(n);
+        for (int i = 0; i < n; i++)
+            pthread_join(workers[i].tid, NULL);
+        return 1;
+    }
+    atomic_store(&g_server_state, SERVER_READY);
+    log_fields(LOG_INFO, "listening", "listen", c->listen.text, "#threads", (int64_t)n, "version", CRMD_VERSION,
+               NULL);
+
+    int sig;
+    do {
+        sig = sigwaitinfo(&sigs, NULL);
+    } while (sig < 0 && errno == EINTR);
+    log_fields(LOG_INFO, "draining", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "#drain_timeout_ms",
+               (int64_t)c->drain_timeout_ms, NULL);
+    atomic_store(&g_server_state, SERVER_DRAINING);
+    wake_all(n);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    uint64_t end_ms = (uint64_t)deadline.tv_sec * 1000 + (uint64_t)deadline.tv_nsec / 1000000 + (uint64_t)c->drain_timeout_ms;
+    while (atomic_load(&running_workers) > 0) {
+        struct timespec ts = {0, 20 * 1000000};
+        sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_warn("second signal: exiting without waiting for in-flight requests");
+            _exit(1);
+        }
+        if (clock_now_ms() >= end_ms) {
+            log_fields(LOG_WARN, "drain timeout: exiting with requests still in flight", "#threads_busy",
+                       (int64_t)atomic_load(&running_workers), NULL);
+            _exit(0);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(workers[i].tid, NULL);
+    for (int i = 0; i < n; i++)
+        http_server_release(&workers[i].server);
+    log_info("drained; exiting");
+    free(workers);
+    router_free(router);
+    router_free(admin_router);
+    api_routes_free();
+    api_openapi_free();
+    api_cache_free();
+    return 0;
+}
+
