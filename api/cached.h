@@ -13,6 +13,7 @@
 
 #include "api/auth.h"
 #include "cache/lru.h"
+#include "core/buf.h"
 
 /* How a GET route's responses are cached: tier and tags, where "{org}", "{user}" and "{id}"
  * (the first path parameter) are replaced per request, e.g. "org:{org}:deals", "company:{id}". */
@@ -22,40 +23,13 @@ typedef struct api_cache_spec {
     const char *tags[API_CACHE_TAGS_MAX];
 } api_cache_spec_t;
 
-/* Creates the process-wide L1 of l1_bytes (0: caching off). */
-void api_cache_init(size_t l1_bytes);
-void api_cache_free(void);
-cache_t *api_cache_l1(void);
-
 /* Answers a GET/HEAD through the cache; on a miss runs fn and stores its 200 response. The
  * key and tags come from spec, or (spec NULL) from the resource schema by the path.
  * `refresh=true` bypasses the lookup and refills. */
 void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, api_handler_fn fn);
 
-/* Drops every entry carrying tag in this process's L1 (and, with Redis, in L2 and on every
- * other instance). Call before answering the write that made them stale. */
-void api_cache_invalidate(const char *tag);
-
-/* As api_cache_invalidate; done(arg, n, ok) runs once Redis answered, n being the L2 entries
- * removed (ok false: Redis unavailable, L1 only). */
-void api_cache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg);
-
 /* "org:<id>:all", the tag every cached entry of the organization carries (in arena a). */
 const char *api_cache_org_tag(arena_t *a, int64_t org_id);
-/* Invalidates every tag, then calls done(arg) once Redis has answered for all of them (or
- * failed: it is never waited for long). With n == 0, done runs at once. */
-void api_cache_invalidate_all(const char *const *tags, int n, void (*done)(void *arg), void *arg);
-
-/* Drops the L1 here and on every instance. */
-void api_cache_clear_l1_everywhere(void);
-/* Drops every L2 entry; done(arg, n, ok) with the number removed. */
-void api_cache_clear_l2(void (*done)(void *arg, int64_t n, bool ok), void *arg);
-/* Subscribes this thread (one per process, reactor r) to the invalidation channel, and
- * replays from it the invalidations Redis missed. */
-void api_cache_subscribe(reactor_t *r);
-
-/* Drops this process's L1 (fills in flight are refused too); the number of entries. */
-size_t api_cache_clear_l1_local(void);
 
 /* Cache events summed over threads. */
 typedef struct {
@@ -64,8 +38,10 @@ typedef struct {
 } api_cache_counters_t;
 void api_cache_counters(api_cache_counters_t *out);
 
-/* Per-thread set-up and tear-down of the fill table. */
+/* Per-thread set-up and tear-down (counters, the fill table, the tiered cache's). */
 void api_cache_thread_init(void);
 void api_cache_thread_free(void);
+/* Frees the counters (at exit). */
+void api_cache_free(void);
 
 #endif

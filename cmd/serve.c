@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/cached.h"
+#include "cache/tiered.h"
 #include "api/ops/health.h"
 #include "api/ops/metrics.h"
 #include "api/ops/openapi.h"
@@ -81,7 +82,7 @@ static void *worker_main(void *arg)
         /* without REDIS_URL the cache runs on L1 alone */
         if (redis_client_start(&w->reactor, g_config.redis_url, (uint32_t)g_config.redis_timeout_ms) == 0 &&
             w->index == 0)
-            api_cache_subscribe(&w->reactor);
+            tcache_subscribe(&w->reactor);
         if (w->index == 0 && g_config.database_url && *g_config.database_url)
             api_writes_housekeeping_start(&w->reactor);
     }
@@ -175,7 +176,7 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    api_cache_init((size_t)c->cache_mb << 20);
+    tcache_init((size_t)c->cache_mb << 20);
     router_t *router = router_new();
     api_register_routes(router);
     router_t *admin_router = router_new();
@@ -251,6 +252,7 @@ int cmd_serve(int argc, char **argv)
     api_routes_free();
     api_openapi_free();
     api_cache_free();
+    tcache_free();
     return 0;
 }
 

@@ -5,6 +5,7 @@
  */
 #include "api/ops/metrics.h"
 #include "api/cached.h"
+#include "cache/tiered.h"
 #include "core/buf.h"
 #include "core/hist.h"
 #include "core/log.h"
@@ -197,7 +198,7 @@ static void write_cache(buf_t *b)
                (unsigned long long)k.fills, rs.connected, rs.clients, (unsigned long long)rs.commands,
                (unsigned long long)rs.errors, (unsigned long long)rs.timeouts, (unsigned long long)rs.unavailable,
                (unsigned long long)rs.reconnects);
-    cache_t *c = api_cache_l1();
+    cache_t *c = tcache_l1();
     if (!c)
         return;
     static const char *const tiers[] = {"frequent", "session", "static"};

@@ -13,6 +13,7 @@
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/cached.h"
+#include "cache/tiered.h"
 #include "api/common.h"
 #include "core/clock.h"
 #include "core/json_read.h"
@@ -118,9 +119,9 @@ static void row_owned_done(db_batch_t *b, void *arg)
         api_respond_problem(rc->ctx, 422, "validation-failed", "the body is not valid", &errs);
         return;
     }
-    cache_t *l1 = api_cache_l1();
+    cache_t *l1 = tcache_l1();
     rc->c->l1_cleared = l1 ? (int64_t)cache_count_tag(l1, rc->tag, clock_now_ms()) : 0;
-    api_cache_invalidate_cb(rc->tag, l2_done, rc->c);
+    tcache_invalidate_cb(rc->tag, l2_done, rc->c);
 }
 
 /* auth NULL: the operator on the admin listener, clearing every organization. */
@@ -170,7 +171,7 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
         api_respond_problem(ctx, 422, "validation-failed", "the body is not valid", &errs);
         return;
     }
-    cache_t *l1 = api_cache_l1();
+    cache_t *l1 = tcache_l1();
     clear_t *c = arena_alloc(&ctx->arena, sizeof(*c));
     c->ctx = ctx;
     c->l1_cleared = 0;
@@ -182,7 +183,7 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
         const char *org = api_cache_org_tag(&ctx->arena, auth->org_id);
         c->l1_cleared = l1 ? (int64_t)cache_count_tag(l1, org, clock_now_ms()) : 0;
         c->l2_only = false;
-        api_cache_invalidate_cb(org, l2_done, c);
+        tcache_invalidate_cb(org, l2_done, c);
         return;
     }
     if (auth && row_id) {
@@ -202,21 +203,21 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
     switch (which) {
     case S_TAG:
         c->l1_cleared = l1 ? (int64_t)cache_count_tag(l1, tag, clock_now_ms()) : 0;
-        api_cache_invalidate_cb(tag, l2_done, c);
+        tcache_invalidate_cb(tag, l2_done, c);
         return;
     case S_L1:
-        c->l1_cleared = (int64_t)api_cache_clear_l1_local();
-        api_cache_clear_l1_everywhere();
+        c->l1_cleared = (int64_t)tcache_clear_l1_local();
+        tcache_clear_l1_everywhere();
         respond_cleared(ctx, c->l1_cleared);
         return;
     case S_ALL:
-        c->l1_cleared = (int64_t)api_cache_clear_l1_local();
-        api_cache_clear_l1_everywhere();
-        api_cache_clear_l2(l2_done, c);
+        c->l1_cleared = (int64_t)tcache_clear_l1_local();
+        tcache_clear_l1_everywhere();
+        tcache_clear_l2(l2_done, c);
         return;
     case S_L2:
     default:
-        api_cache_clear_l2(l2_done, c);
+        tcache_clear_l2(l2_done, c);
         return;
     }
 }

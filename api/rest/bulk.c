@@ -16,6 +16,7 @@
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/cached.h"
+#include "cache/tiered.h"
 #include "api/common.h"
 #include "core/common.h"
 #include "core/json.h"
@@ -254,7 +255,7 @@ static void invalidate_and_respond(bulk_req_t *br, const PGresult *r)
         add_tag(br, tags, &n, "company:%lld", c);
         p = end;
     }
-    api_cache_invalidate_all(tags, n, respond_after_invalidation, br);
+    tcache_invalidate_all(tags, n, respond_after_invalidation, br);
 }
 
 static void bulk_done(db_batch_t *b, void *arg)

@@ -9,6 +9,7 @@
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/cached.h"
+#include "cache/tiered.h"
 #include "api/common.h"
 #include "api/rest/resources.h"
 #include "api/rest/writes_internal.h"
@@ -86,7 +87,7 @@ static void finish(wreq_t *w, int status, const char *ctype)
 {
     w->status = status;
     w->ctype = ctype;
-    api_cache_invalidate_all(w->tags, w->ntags, respond_after_invalidation, w);
+    tcache_invalidate_all(w->tags, w->ntags, respond_after_invalidation, w);
 }
 
 /* Writes {"data": row} as GET /api/<r>/{id} does and adds its strong ETag. */
