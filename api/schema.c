@@ -23,7 +23,10 @@ static const char *const stage_kind_enum[] = {"open", "won", "lost", NULL};
 /* ---- column shapes ---- */
 
 /* COL(name, SQL type, JSON kind, nullable, more designated members) */
-#define COL(n, type, k, null, ...) {.name = n, .sql_type = type, .kind = k, .nullable = null, __VA_ARGS__}
+#define COL(n, type, k, null, ...)                                                                           \
+    {                                                                                                        \
+        .name = n, .sql_type = type, .kind = k, .nullable = null, __VA_ARGS__                                \
+    }
 #define C_ID      COL("id", "bigint", COL_INT, false)
 #define C_CREATED COL("created_at", "timestamptz", COL_TIMESTAMP, false)
 #define C_UPDATED COL("updated_at", "timestamptz", COL_TIMESTAMP, false)
@@ -31,20 +34,28 @@ static const char *const stage_kind_enum[] = {"open", "won", "lost", NULL};
 #define C_REF(n, table, req) COL(n, "bigint", COL_INT, !(req), .ref = table, .w = W_REF, .required = req)
 #define C_OWNER              C_REF("owner_id", "users", false)
 /* writable single-line text of 1..max characters; nullable unless required */
-#define C_TEXT(n, mx, req) COL(n, "text", COL_TEXT, !(req), .w = W_TEXT, .required = req, .max = mx)
+#define C_TEXT(n, mx, req)      COL(n, "text", COL_TEXT, !(req), .w = W_TEXT, .required = req, .max = mx)
 #define C_ENUM(n, e, req, null) COL(n, "text", COL_TEXT, null, .enums = e, .w = W_ENUM, .required = req)
 
 /* ---- filter and sort shapes ---- */
 
 #define F_ID(pname, col)                                                                                     \
-    {{pname, PARAM_ID, 0, NULL}, "t." col " = ?::bigint"}
+    {                                                                                                        \
+        {pname, PARAM_ID, 0, NULL}, "t." col " = ?::bigint"                                                  \
+    }
 #define F_OWNER F_ID("ownerId", "owner_id")
 #define F_ENUM(pname, col, e)                                                                                \
-    {{pname, PARAM_ENUM, 0, e}, "t." col " = ?::text"}
-#define S_TS(n) {n, "t." n, NULL, "timestamptz", CURSOR_TIMESTAMP, false}
-#define S_TEXT(n, col) {n, "t." col, NULL, "text", CURSOR_TEXT, false}
-
-#define T(a) (a), ARRAY_LEN(a)
+    {                                                                                                        \
+        {pname, PARAM_ENUM, 0, e}, "t." col " = ?::text"                                                     \
+    }
+#define S_TS(n)                                                                                              \
+    {                                                                                                        \
+        n, "t." n, NULL, "timestamptz", CURSOR_TIMESTAMP, false                                              \
+    }
+#define S_TEXT(n, col)                                                                                       \
+    {                                                                                                        \
+        n, "t." col, NULL, "text", CURSOR_TEXT, false                                                        \
+    }
 
 /* users */
 static const schema_col_t user_cols[] = {
@@ -91,10 +102,12 @@ static const schema_filter_t company_filters[] = {
 };
 static const char *const company_search[] = {"name", "domain", NULL};
 static const schema_stat_t company_stats[] = {
-    {"contact_count", COL_INT, "(SELECT count(*) FROM contacts c WHERE c.org_id = t.org_id AND c.company_id = t.id)",
-     "contacts", "company_id"},
-    {"deal_count", COL_INT, "(SELECT count(*) FROM deals d WHERE d.org_id = t.org_id AND d.company_id = t.id)",
-     "deals", "company_id"},
+    {"contact_count", COL_INT,
+     "(SELECT count(*) FROM contacts c WHERE c.org_id = t.org_id AND c.company_id = t.id)", "contacts",
+     "company_id"},
+    {"deal_count", COL_INT,
+     "(SELECT count(*) FROM deals d WHERE d.org_id = t.org_id AND d.company_id = t.id)", "deals",
+     "company_id"},
     {"deals_value", COL_MONEY,
      "(SELECT coalesce(sum(d.value), 0) FROM deals d WHERE d.org_id = t.org_id AND d.company_id = t.id"
      " AND d.status = 'open')",
@@ -149,8 +162,8 @@ static const schema_col_t deal_cols[] = {
     COL("probability", "smallint", COL_INT, false, .w = W_PERCENT, .ins_default = STAGE_OF("probability"),
         .on_stage = STAGE_OF("probability")),
     COL("expected_close_date", "date", COL_DATE, true, .w = W_DATE),
-    COL("status", "text", COL_TEXT, false, .enums = deal_status_enum, .w = W_ENUM, .ins_default = STAGE_OF("kind"),
-        .on_stage = STAGE_OF("kind")),
+    COL("status", "text", COL_TEXT, false, .enums = deal_status_enum, .w = W_ENUM,
+        .ins_default = STAGE_OF("kind"), .on_stage = STAGE_OF("kind")),
     C_CREATED,
     C_UPDATED,
     COL("closed_at", "timestamptz", COL_TIMESTAMP, true),
@@ -229,28 +242,110 @@ static const schema_filter_t task_filters[] = {
     F_ID("dealId", "deal_id"),
 };
 
+#define COLS(a)    .cols = (a), .ncols = ARRAY_LEN(a)
+#define SORTS(a)   .sorts = (a), .nsorts = ARRAY_LEN(a)
+#define FILTERS(a) .filters = (a), .nfilters = ARRAY_LEN(a)
+#define EMBEDS(a)  .embeds = (a), .nembeds = ARRAY_LEN(a)
+#define STATS(a)   .stats = (a), .nstats = ARRAY_LEN(a)
+#define DEPS(a)    .deps = (a), .ndeps = ARRAY_LEN(a)
+
 schema_res_t g_schema[SR_COUNT] = {
-    [SR_COMPANIES] = {"companies", "company", "companies", T(company_cols), T(company_sorts), "-created_at",
-                      T(company_filters), company_search, NULL, 0, T(company_stats), true, T(company_deps),
-                      false, true, CACHE_TIER_FREQUENT, false},
-    [SR_CONTACTS] = {"contacts", "contact", "contacts", T(contact_cols), T(contact_sorts), "-created_at",
-                     T(contact_filters), contact_search, NULL, 0, NULL, 0, true, T(contact_deps), false, false,
-                     CACHE_TIER_FREQUENT, false},
-    [SR_DEALS] = {"deals", "deal", "deals", T(deal_cols), T(deal_sorts), "-created_at", T(deal_filters),
-                  deal_search, T(deal_embeds), NULL, 0, true, T(deal_deps), false, false, CACHE_TIER_FREQUENT,
-                  false},
+    [SR_COMPANIES] =
+        {
+            .plural = "companies",
+            .singular = "company",
+            .table = "companies",
+            COLS(company_cols),
+            SORTS(company_sorts),
+            .default_sort = "-created_at",
+            FILTERS(company_filters),
+            .search = company_search,
+            STATS(company_stats),
+            .writable = true,
+            DEPS(company_deps),
+            .cascade = true,
+            .tier = CACHE_TIER_FREQUENT,
+        },
+    [SR_CONTACTS] =
+        {
+            .plural = "contacts",
+            .singular = "contact",
+            .table = "contacts",
+            COLS(contact_cols),
+            SORTS(contact_sorts),
+            .default_sort = "-created_at",
+            FILTERS(contact_filters),
+            .search = contact_search,
+            .writable = true,
+            DEPS(contact_deps),
+            .tier = CACHE_TIER_FREQUENT,
+        },
+    [SR_DEALS] =
+        {
+            .plural = "deals",
+            .singular = "deal",
+            .table = "deals",
+            COLS(deal_cols),
+            SORTS(deal_sorts),
+            .default_sort = "-created_at",
+            FILTERS(deal_filters),
+            .search = deal_search,
+            EMBEDS(deal_embeds),
+            .writable = true,
+            DEPS(deal_deps),
+            .tier = CACHE_TIER_FREQUENT,
+        },
     /* a bulk deal delete clears deal_id on many tasks and activities without naming them: their
      * single views also follow the org-level tag */
-    [SR_ACTIVITIES] = {"activities", "activity", "activities", T(activity_cols), T(activity_sorts),
-                       "-created_at", T(activity_filters), activity_search, NULL, 0, NULL, 0, true, NULL, 0,
-                       true, false, CACHE_TIER_FREQUENT, true},
+    [SR_ACTIVITIES] =
+        {
+            .plural = "activities",
+            .singular = "activity",
+            .table = "activities",
+            COLS(activity_cols),
+            SORTS(activity_sorts),
+            .default_sort = "-created_at",
+            FILTERS(activity_filters),
+            .search = activity_search,
+            .writable = true,
+            .anchor = true,
+            .tier = CACHE_TIER_FREQUENT,
+            .row_follows_org = true,
+        },
     /* tasks have no search vector: ?q= is not accepted */
-    [SR_TASKS] = {"tasks", "task", "tasks", T(task_cols), T(task_sorts), "-created_at", T(task_filters), NULL,
-                  NULL, 0, NULL, 0, true, NULL, 0, false, false, CACHE_TIER_FREQUENT, true},
-    [SR_STAGES] = {"stages", "stage", "stages", T(stage_cols), T(stage_sorts), "position", NULL, 0, NULL, NULL,
-                   0, NULL, 0, false, NULL, 0, false, false, CACHE_TIER_STATIC, false},
-    [SR_USERS] = {"users", "user", "users", T(user_cols), T(user_sorts), "name", NULL, 0, NULL, NULL, 0, NULL,
-                  0, false, NULL, 0, false, false, CACHE_TIER_FREQUENT, false},
+    [SR_TASKS] =
+        {
+            .plural = "tasks",
+            .singular = "task",
+            .table = "tasks",
+            COLS(task_cols),
+            SORTS(task_sorts),
+            .default_sort = "-created_at",
+            FILTERS(task_filters),
+            .writable = true,
+            .tier = CACHE_TIER_FREQUENT,
+            .row_follows_org = true,
+        },
+    [SR_STAGES] =
+        {
+            .plural = "stages",
+            .singular = "stage",
+            .table = "stages",
+            COLS(stage_cols),
+            SORTS(stage_sorts),
+            .default_sort = "position",
+            .tier = CACHE_TIER_STATIC,
+        },
+    [SR_USERS] =
+        {
+            .plural = "users",
+            .singular = "user",
+            .table = "users",
+            COLS(user_cols),
+            SORTS(user_sorts),
+            .default_sort = "name",
+            .tier = CACHE_TIER_FREQUENT,
+        },
 };
 
 const schema_res_t *schema_find_n(const char *plural, size_t n)

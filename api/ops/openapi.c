@@ -19,31 +19,48 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- fragments ---- */
+/* ---- fragments ----
+ * The table's schemas are JSON written with ' for " (they hold no apostrophe), so that they
+ * read as JSON; add_json turns them back. */
 
-#define INT   "{\"type\":\"integer\"}"
-#define NUM   "{\"type\":\"number\"}"
-#define STR   "{\"type\":\"string\"}"
-#define TS    "{\"type\":\"string\",\"format\":\"date-time\"}"
-#define TSN   "{\"type\":[\"string\",\"null\"],\"format\":\"date-time\"}"
-#define OBJ(p) "{\"type\":\"object\",\"properties\":{" p "}}"
-#define ARR(i) "{\"type\":\"array\",\"items\":" i "}"
-#define REF(n) "{\"$ref\":\"#/components/schemas/" n "\"}"
-#define DATA(d) OBJ("\"data\":" d)
+#define INT "{'type':'integer'}"
+#define NUM "{'type':'number'}"
+#define STR "{'type':'string'}"
+#define TS  "{'type':'string','format':'date-time'}"
+#define TSN "{'type':['string','null'],'format':'date-time'}"
 #define OWNER_PARAM                                                                                          \
-    "{\"name\":\"ownerId\",\"in\":\"query\",\"description\":\"only this owner's rows (default: the whole "  \
-    "organization)\",\"schema\":{\"type\":\"integer\",\"format\":\"int64\",\"minimum\":1}}"
-#define REFRESH_PARAM "{\"$ref\":\"#/components/parameters/refresh\"}"
-#define ID_PARAM      "{\"$ref\":\"#/components/parameters/id\"}"
+    "{'name':'ownerId','in':'query','description':'only rows of this owner (default: the whole "             \
+    "organization)','schema':{'type':'integer','format':'int64','minimum':1}}"
+#define REFRESH_PARAM "{'$ref':'#/components/parameters/refresh'}"
+#define ID_PARAM      "{'$ref':'#/components/parameters/id'}"
+#define ID_PARAM_JSON "{\"$ref\":\"#/components/parameters/id\"}"
 
 /* Every problem type a response can carry (API.md: /problems/<code>). */
 static const char *const problem_types[] = {
-    "bad-request",        "company-has-deals",     "conflict",        "forbidden",
-    "idempotency-key-in-use", "idempotency-key-reused", "invalid-cursor", "invalid-idempotency-key",
-    "invalid-parameter",  "malformed-json",        "method-not-allowed", "not-found",
-    "not-implemented",    "payload-too-large",     "precondition-failed", "quota-exceeded",
-    "request-header-fields-too-large", "request-timeout", "service-unavailable", "unauthorized",
-    "unsupported-media-type", "uri-too-long",      "validation-failed", "internal-error",
+    "bad-request",
+    "company-has-deals",
+    "conflict",
+    "forbidden",
+    "idempotency-key-in-use",
+    "idempotency-key-reused",
+    "invalid-cursor",
+    "invalid-idempotency-key",
+    "invalid-parameter",
+    "malformed-json",
+    "method-not-allowed",
+    "not-found",
+    "not-implemented",
+    "payload-too-large",
+    "precondition-failed",
+    "quota-exceeded",
+    "request-header-fields-too-large",
+    "request-timeout",
+    "service-unavailable",
+    "unauthorized",
+    "unsupported-media-type",
+    "uri-too-long",
+    "validation-failed",
+    "internal-error",
     NULL,
 };
 
@@ -51,82 +68,107 @@ static const char *const problem_types[] = {
 typedef struct route_doc {
     const char *name; /* the route's name */
     const char *tag, *summary;
-    const char *params; /* JSON array items, comma-separated, or NULL */
-    const char *body;   /* request body schema, or NULL */
-    int status;         /* the success status */
+    const char *params;   /* JSON array items, comma-separated, or NULL */
+    const char *body;     /* request body schema, or NULL */
+    int status;           /* the success status */
     const char *response; /* success body schema */
     const char *errors;   /* the error statuses besides the common ones, e.g. "404,422" */
 } route_doc_t;
 
+/* clang-format off */
 static const route_doc_t route_docs[] = {
     {"GET /api/health", "operations", "Health from the last background probe", NULL, NULL, 200,
-     OBJ("\"status\":{\"type\":\"string\",\"enum\":[\"healthy\",\"degraded\",\"unhealthy\",\"draining\"]}"),
+     "{'type':'object','properties':{"
+       "'status':{'type':'string','enum':['healthy','degraded','unhealthy','draining']}}}",
      "503"},
     {"GET /api/health/live", "operations", "200 while the process runs", NULL, NULL, 200,
-     OBJ("\"status\":{\"type\":\"string\",\"enum\":[\"alive\"]}"), NULL},
-    {"GET /api/health/ready", "operations", "503 while starting, draining or without a database", NULL, NULL,
-     200, OBJ("\"status\":{\"type\":\"string\",\"enum\":[\"ready\",\"starting\",\"draining\"]}"), "503"},
+     "{'type':'object','properties':{'status':{'type':'string','enum':['alive']}}}",
+     NULL},
+    {"GET /api/health/ready", "operations", "503 while starting, draining or without a database", NULL, NULL, 200,
+     "{'type':'object','properties':{'status':{'type':'string','enum':['ready','starting','draining']}}}",
+     "503"},
     {"GET /api/me", "session", "The caller's user and organization", REFRESH_PARAM, NULL, 200,
-     DATA(OBJ("\"user\":" REF("User") ",\"organization\":" OBJ(
-         "\"id\":" INT ",\"name\":" STR ",\"tier\":{\"type\":\"string\",\"enum\":[\"free\",\"standard\","
-         "\"professional\",\"enterprise\",\"unlimited\"]}"))),
+     "{'type':'object','properties':{'data':{'type':'object','properties':{"
+       "'user':{'$ref':'#/components/schemas/User'},"
+       "'organization':{'type':'object','properties':{"
+         "'id':" INT ",'name':" STR ","
+         "'tier':{'type':'string','enum':['free','standard','professional','enterprise','unlimited']}}}}}}}",
      NULL},
     {"GET /api/dashboard", "aggregates", "Overview, pipeline and recent rows in one call",
      OWNER_PARAM "," REFRESH_PARAM, NULL, 200,
-     OBJ("\"data\":" OBJ(
-         "\"overview\":" OBJ(
-             "\"deals\":" OBJ("\"total_deals\":" INT ",\"open_deals\":" INT ",\"pipeline_value\":" NUM
-                              ",\"weighted_value\":" NUM ",\"won_value_30d\":" NUM) ",\"activities\":"
-                 OBJ("\"today_activities\":" INT ",\"week_activities\":" INT) ",\"companies\":"
-                     OBJ("\"total_companies\":" INT ",\"companies_with_deals\":" INT) ",\"pipeline\":"
-                         ARR(OBJ("\"stage_id\":" INT ",\"name\":" STR ",\"color\":" STR ",\"deal_count\":" INT
-                                 ",\"value\":" NUM))) ",\"recent\":"
-             OBJ("\"activities\":" ARR(REF("Activity")) ",\"tasks\":" ARR(REF("Task")))) ",\"metadata\":"
-             OBJ("\"generated_at\":" TS)),
+     "{'type':'object','properties':{"
+       "'data':{'type':'object','properties':{"
+         "'overview':{'type':'object','properties':{"
+           "'deals':{'type':'object','properties':{"
+             "'total_deals':" INT ",'open_deals':" INT ",'pipeline_value':" NUM ","
+             "'weighted_value':" NUM ",'won_value_30d':" NUM "}},"
+           "'activities':{'type':'object','properties':{'today_activities':" INT ",'week_activities':" INT "}},"
+           "'companies':{'type':'object','properties':{"
+             "'total_companies':" INT ",'companies_with_deals':" INT "}},"
+           "'pipeline':{'type':'array','items':{'type':'object','properties':{"
+             "'stage_id':" INT ",'name':" STR ",'color':" STR ",'deal_count':" INT ",'value':" NUM "}}}}},"
+         "'recent':{'type':'object','properties':{"
+           "'activities':{'type':'array','items':{'$ref':'#/components/schemas/Activity'}},"
+           "'tasks':{'type':'array','items':{'$ref':'#/components/schemas/Task'}}}}}},"
+       "'metadata':{'type':'object','properties':{'generated_at':" TS "}}}}",
      NULL},
-    {"GET /api/deals/pipeline-stats", "aggregates", "Deals per stage and totals", OWNER_PARAM "," REFRESH_PARAM,
-     NULL, 200,
-     DATA(OBJ("\"stages\":" ARR(OBJ("\"stage_id\":" INT ",\"name\":" STR ",\"position\":" INT
-                                     ",\"deal_count\":" INT ",\"total_value\":" NUM ",\"weighted_value\":" NUM
-                                     ",\"avg_value\":" NUM ",\"avg_age_days\":" NUM)) ",\"totals\":"
-                  OBJ("\"deal_count\":" INT ",\"total_value\":" NUM ",\"weighted_value\":" NUM
-                      ",\"win_rate\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}"))),
+    {"GET /api/deals/pipeline-stats", "aggregates", "Deals per stage and totals",
+     OWNER_PARAM "," REFRESH_PARAM, NULL, 200,
+     "{'type':'object','properties':{'data':{'type':'object','properties':{"
+       "'stages':{'type':'array','items':{'type':'object','properties':{"
+         "'stage_id':" INT ",'name':" STR ",'position':" INT ",'deal_count':" INT ","
+         "'total_value':" NUM ",'weighted_value':" NUM ",'avg_value':" NUM ",'avg_age_days':" NUM "}}},"
+       "'totals':{'type':'object','properties':{"
+         "'deal_count':" INT ",'total_value':" NUM ",'weighted_value':" NUM ","
+         "'win_rate':{'type':'number','minimum':0,'maximum':1}}}}}}}",
      NULL},
     {"GET /api/companies/{id}/analytics", "aggregates", "A company's engagement and pipeline",
      ID_PARAM "," REFRESH_PARAM, NULL, 200,
-     DATA(OBJ("\"company_id\":" INT ",\"contact_count\":" INT ",\"active_deals\":" INT ",\"won_deals\":" INT
-              ",\"lost_deals\":" INT ",\"pipeline_value\":" NUM ",\"won_value\":" NUM
-              ",\"activity_count_30d\":" INT ",\"last_activity_at\":" TSN
-              ",\"engagement_score\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":100}"
-              ",\"health\":{\"type\":\"string\",\"enum\":[\"hot\",\"warm\",\"cold\"]}")),
+     "{'type':'object','properties':{'data':{'type':'object','properties':{"
+       "'company_id':" INT ",'contact_count':" INT ",'active_deals':" INT ",'won_deals':" INT ","
+       "'lost_deals':" INT ",'pipeline_value':" NUM ",'won_value':" NUM ",'activity_count_30d':" INT ","
+       "'last_activity_at':" TSN ",'engagement_score':{'type':'integer','minimum':0,'maximum':100},"
+       "'health':{'type':'string','enum':['hot','warm','cold']}}}}}",
      "404"},
     {"GET /api/companies/{id}/deals-summary", "aggregates", "A company's deals per status and per stage",
      ID_PARAM "," REFRESH_PARAM, NULL, 200,
-     DATA(OBJ("\"company_id\":" INT ",\"by_status\":{\"type\":\"object\",\"additionalProperties\":" OBJ(
-         "\"count\":" INT ",\"value\":" NUM) "},\"by_stage\":" ARR(OBJ("\"stage_id\":" INT ",\"name\":" STR
-                                                                 ",\"count\":" INT ",\"value\":" NUM)))),
+     "{'type':'object','properties':{'data':{'type':'object','properties':{"
+       "'company_id':" INT ","
+       "'by_status':{'type':'object','additionalProperties':{'type':'object','properties':{"
+         "'count':" INT ",'value':" NUM "}}},"
+       "'by_stage':{'type':'array','items':{'type':'object','properties':{"
+         "'stage_id':" INT ",'name':" STR ",'count':" INT ",'value':" NUM "}}}}}}}",
      "404"},
     {"POST /api/deals/bulk", "bulk", "One all-or-nothing change to up to 1000 deals", NULL,
-     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"operation\",\"dealIds\"],"
-     "\"properties\":{\"operation\":{\"type\":\"string\",\"enum\":[\"update_stage\",\"update_owner\","
-     "\"update_status\",\"delete\"]},\"dealIds\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":1000,"
-     "\"items\":{\"type\":\"integer\",\"format\":\"int64\",\"minimum\":1}},\"updates\":" OBJ(
-         "\"stage_id\":" INT ",\"owner_id\":{\"type\":[\"integer\",\"null\"]},\"status\":{\"type\":\"string\","
-         "\"enum\":[\"open\",\"won\",\"lost\"]}") "}}",
-     200, DATA(OBJ("\"operation\":" STR ",\"updated\":" INT)), "422"},
+     "{'type':'object','additionalProperties':false,'required':['operation','dealIds'],'properties':{"
+       "'operation':{'type':'string','enum':['update_stage','update_owner','update_status','delete']},"
+       "'dealIds':{'type':'array','minItems':1,'maxItems':1000,"
+         "'items':{'type':'integer','format':'int64','minimum':1}},"
+       "'updates':{'type':'object','properties':{"
+         "'stage_id':" INT ",'owner_id':{'type':['integer','null']},"
+         "'status':{'type':'string','enum':['open','won','lost']}}}}}",
+     200,
+     "{'type':'object','properties':{'data':{'type':'object','properties':{"
+       "'operation':" STR ",'updated':" INT "}}}}",
+     "422"},
     {"POST /api/batch", "batch", "Up to 25 operations, each run as its own request", NULL,
-     "{\"type\":\"array\",\"minItems\":1,\"maxItems\":25,\"items\":{\"type\":\"object\","
-     "\"required\":[\"id\",\"method\",\"path\"],\"properties\":{\"id\":" STR ",\"method\":{\"type\":\"string\","
-     "\"enum\":[\"GET\",\"POST\",\"PATCH\",\"DELETE\"]},\"path\":" STR ",\"query\":{\"type\":[\"object\","
-     "\"string\"]},\"body\":{}}}}",
-     200, ARR(OBJ("\"id\":" STR ",\"status\":" INT ",\"body\":{}")), "422"},
+     "{'type':'array','minItems':1,'maxItems':25,'items':{'type':'object',"
+       "'required':['id','method','path'],'properties':{"
+         "'id':" STR ",'method':{'type':'string','enum':['GET','POST','PATCH','DELETE']},"
+         "'path':" STR ",'query':{'type':['object','string']},'body':{}}}}",
+     200,
+     "{'type':'array','items':{'type':'object','properties':{'id':" STR ",'status':" INT ",'body':{}}}}",
+     "422"},
     {"POST /api/performance/clear-cache", "operations",
      "Clears the caller's organization's cache entries on every instance (admin)", NULL,
-     "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"scope\"],\"properties\":{"
-     "\"scope\":{\"type\":\"string\",\"enum\":[\"all\",\"l1\",\"l2\",\"tag\"]},\"tag\":" STR "}}",
-     200, DATA(OBJ("\"cleared\":" INT)), "422"},
-    {"GET /api/openapi.json", "operations", "This description", NULL, NULL, 200, "{\"type\":\"object\"}", NULL},
+     "{'type':'object','additionalProperties':false,'required':['scope'],'properties':{"
+       "'scope':{'type':'string','enum':['all','l1','l2','tag']},'tag':" STR "}}",
+     200,
+     "{'type':'object','properties':{'data':{'type':'object','properties':{'cleared':" INT "}}}}",
+     "422"},
+    {"GET /api/openapi.json", "operations", "This description", NULL, NULL, 200, "{'type':'object'}", NULL},
 };
+/* clang-format on */
 
 static const route_doc_t *doc_of(const char *name)
 {
@@ -134,6 +176,16 @@ static const route_doc_t *doc_of(const char *name)
         if (name && strcmp(route_docs[i].name, name) == 0)
             return &route_docs[i];
     return NULL;
+}
+
+/* Appends a fragment written with ' for ". */
+static void add_json(buf_t *b, const char *q)
+{
+    size_t n = strlen(q);
+    char *p = buf_reserve(b, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = q[i] == '\'' ? '"' : q[i];
+    b->len += n;
 }
 
 static void key(buf_t *b, const char *k)
@@ -226,7 +278,8 @@ static void write_schema(buf_t *b, const schema_col_t *c)
     switch (c->w) {
     case W_REF:
         type_of(b, "integer", c->nullable);
-        buf_printf(b, ",\"format\":\"int64\",\"minimum\":1,\"description\":\"id of a %s of the organization\"",
+        buf_printf(b,
+                   ",\"format\":\"int64\",\"minimum\":1,\"description\":\"id of a %s of the organization\"",
                    schema_by_table(c->ref)->singular);
         break;
     case W_TEXT:
@@ -290,8 +343,9 @@ static void resource_components(buf_t *b, const schema_res_t *res)
     for (size_t e = 0; e < res->nembeds; e++) {
         const schema_embed_t *em = &res->embeds[e];
         const schema_res_t *target = schema_by_table(schema_col(res, em->fk)->ref);
-        buf_printf(b, ",\"%s\":{\"type\":[\"object\",\"null\"],\"description\":\"with " SCHEMA_EMBED_PARAM
-                      "=true: the %s %s refers to\",\"properties\":{",
+        buf_printf(b,
+                   ",\"%s\":{\"type\":[\"object\",\"null\"],\"description\":\"with " SCHEMA_EMBED_PARAM
+                   "=true: the %s %s refers to\",\"properties\":{",
                    em->key, target->singular, em->fk);
         for (int k = 0; k < SCHEMA_EMBED_COLS && em->cols[k]; k++) {
             const schema_col_t *c = schema_col(target, em->cols[k]);
@@ -331,15 +385,16 @@ static void resource_components(buf_t *b, const schema_res_t *res)
                 }
             buf_putc(b, ']');
             if (res->anchor) /* at least one of the references that anchor the row */
-                buf_append_lit(b, ",\"anyOf\":[{\"required\":[\"company_id\"]},{\"required\":[\"contact_id\"]},"
-                                  "{\"required\":[\"deal_id\"]}]");
+                buf_append_lit(b,
+                               ",\"anyOf\":[{\"required\":[\"company_id\"]},{\"required\":[\"contact_id\"]},"
+                               "{\"required\":[\"deal_id\"]}]");
         }
         buf_putc(b, '}');
     }
 }
 
 static const char *const common_headers[] = {"X-Request-Id", "X-Response-Time", "Server-Timing", NULL};
-static const char *const limit_headers[] = {"RateLimit-Policy", "RateLimit", "X-RateLimit-Limit",
+static const char *const limit_headers[] = {"RateLimit-Policy",      "RateLimit",         "X-RateLimit-Limit",
                                             "X-RateLimit-Remaining", "X-RateLimit-Reset", NULL};
 
 static void error_components(buf_t *b);
@@ -354,15 +409,19 @@ static void components(buf_t *b)
         "\"X-Request-Id\":{\"description\":\"the client's (1-64 of [A-Za-z0-9._-]) or a new one\",\"schema\":"
         "{\"type\":\"string\"}},"
         "\"X-Response-Time\":{\"description\":\"e.g. 0.412ms\",\"schema\":{\"type\":\"string\"}},"
-        "\"Server-Timing\":{\"description\":\"cache, db and total durations\",\"schema\":{\"type\":\"string\"}},"
-        "\"RateLimit-Policy\":{\"description\":\"IETF draft: the key's policies\",\"schema\":{\"type\":\"string\"}},"
-        "\"RateLimit\":{\"description\":\"IETF draft: remaining and reset\",\"schema\":{\"type\":\"string\"}},"
+        "\"Server-Timing\":{\"description\":\"cache, db and total "
+        "durations\",\"schema\":{\"type\":\"string\"}},"
+        "\"RateLimit-Policy\":{\"description\":\"IETF draft: the key's "
+        "policies\",\"schema\":{\"type\":\"string\"}},"
+        "\"RateLimit\":{\"description\":\"IETF draft: remaining and "
+        "reset\",\"schema\":{\"type\":\"string\"}},"
         "\"X-RateLimit-Limit\":{\"schema\":{\"type\":\"integer\"}},"
         "\"X-RateLimit-Remaining\":{\"schema\":{\"type\":\"integer\"}},"
         "\"X-RateLimit-Reset\":{\"description\":\"seconds until the budget refills\",\"schema\":{\"type\":"
         "\"integer\"}},"
         "\"Retry-After\":{\"description\":\"seconds\",\"schema\":{\"type\":\"integer\"}},"
-        "\"ETag\":{\"description\":\"strong validator of the representation\",\"schema\":{\"type\":\"string\"}},"
+        "\"ETag\":{\"description\":\"strong validator of the "
+        "representation\",\"schema\":{\"type\":\"string\"}},"
         "\"X-Cache\":{\"schema\":{\"type\":\"string\",\"enum\":[\"HIT\",\"MISS\",\"BYPASS\"]}},"
         "\"Location\":{\"description\":\"the created row\",\"schema\":{\"type\":\"string\"}},"
         "\"WWW-Authenticate\":{\"schema\":{\"type\":\"string\"}}},");
@@ -370,31 +429,42 @@ static void components(buf_t *b)
     buf_append_lit(
         b,
         "\"parameters\":{"
-        "\"id\":{\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"integer\",\"format\":"
+        "\"id\":{\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"integer\","
+        "\"format\":"
         "\"int64\",\"minimum\":1}},"
-        "\"refresh\":{\"name\":\"refresh\",\"in\":\"query\",\"description\":\"true: bypass the server caches and "
+        "\"refresh\":{\"name\":\"refresh\",\"in\":\"query\",\"description\":\"true: bypass the server caches "
+        "and "
         "refill them\",\"schema\":{\"type\":\"boolean\"}},"
         "\"limit\":{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,"
         "\"maximum\":200,\"default\":50}},"
-        "\"cursor\":{\"name\":\"cursor\",\"in\":\"query\",\"description\":\"next_cursor or prev_cursor of a page "
+        "\"cursor\":{\"name\":\"cursor\",\"in\":\"query\",\"description\":\"next_cursor or prev_cursor of a "
+        "page "
         "of the same listing\",\"schema\":{\"type\":\"string\"}},"
         "\"If-None-Match\":{\"name\":\"If-None-Match\",\"in\":\"header\",\"schema\":{\"type\":\"string\"}},"
-        "\"If-Match\":{\"name\":\"If-Match\",\"in\":\"header\",\"description\":\"the ETag the change is based "
+        "\"If-Match\":{\"name\":\"If-Match\",\"in\":\"header\",\"description\":\"the ETag the change is "
+        "based "
         "on: 412 when the row changed since\",\"schema\":{\"type\":\"string\"}},"
-        "\"Idempotency-Key\":{\"name\":\"Idempotency-Key\",\"in\":\"header\",\"description\":\"a replay within "
-        "24 h returns the first response\",\"schema\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255}}},"
+        "\"Idempotency-Key\":{\"name\":\"Idempotency-Key\",\"in\":\"header\",\"description\":\"a replay "
+        "within "
+        "24 h returns the first "
+        "response\",\"schema\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255}}},"
         "\"schemas\":{\"Problem\":{\"type\":\"object\",\"description\":\"RFC 9457 problem details\","
-        "\"required\":[\"type\",\"title\",\"status\"],\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[");
+        "\"required\":[\"type\",\"title\",\"status\"],\"properties\":{\"type\":{\"type\":\"string\",\"enum\":"
+        "[");
     for (int i = 0; problem_types[i]; i++)
         buf_printf(b, "%s\"/problems/%s\"", i ? "," : "", problem_types[i]);
     buf_append_lit(
-        b, "]},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},\"detail\":{\"type\":\"string\"},"
-           "\"request_id\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
-           "\"properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}},"
-           "\"Pagination\":{\"type\":\"object\",\"required\":[\"limit\",\"has_next\",\"has_prev\",\"next_cursor\","
-           "\"prev_cursor\"],\"properties\":{\"limit\":{\"type\":\"integer\"},\"has_next\":{\"type\":\"boolean\"},"
-           "\"has_prev\":{\"type\":\"boolean\"},\"next_cursor\":{\"type\":[\"string\",\"null\"]},"
-           "\"prev_cursor\":{\"type\":[\"string\",\"null\"]}}}");
+        b,
+        "]},\"title\":{\"type\":\"string\"},\"status\":{\"type\":\"integer\"},\"detail\":{\"type\":"
+        "\"string\"},"
+        "\"request_id\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
+        "\"properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}},"
+        "\"Pagination\":{\"type\":\"object\",\"required\":[\"limit\",\"has_next\",\"has_prev\",\"next_"
+        "cursor\","
+        "\"prev_cursor\"],\"properties\":{\"limit\":{\"type\":\"integer\"},\"has_next\":{\"type\":"
+        "\"boolean\"},"
+        "\"has_prev\":{\"type\":\"boolean\"},\"next_cursor\":{\"type\":[\"string\",\"null\"]},"
+        "\"prev_cursor\":{\"type\":[\"string\",\"null\"]}}}");
     for (int i = 0; i < SR_COUNT; i++) {
         buf_putc(b, ',');
         resource_components(b, &g_schema[i]);
@@ -447,9 +517,10 @@ static void error_components(buf_t *b)
             headers_of(b, true, ",\"ETag\":{\"$ref\":\"#/components/headers/ETag\"}");
         } else {
             headers_of(b, true,
-                       status == 429   ? ",\"Retry-After\":{\"$ref\":\"#/components/headers/Retry-After\"}"
-                       : status == 401 ? ",\"WWW-Authenticate\":{\"$ref\":\"#/components/headers/WWW-Authenticate\"}"
-                                       : NULL);
+                       status == 429 ? ",\"Retry-After\":{\"$ref\":\"#/components/headers/Retry-After\"}"
+                       : status == 401
+                           ? ",\"WWW-Authenticate\":{\"$ref\":\"#/components/headers/WWW-Authenticate\"}"
+                           : NULL);
             buf_append_lit(b, ",\"content\":{\"application/problem+json\":{\"schema\":{\"$ref\":"
                               "\"#/components/schemas/Problem\"}}}");
         }
@@ -485,8 +556,8 @@ static void op_begin(buf_t *b, const http_route_t *r, const char *tag, const cha
 
 /* Closes an operation with its responses: success, then the errors every authenticated route
  * can give, then the route's own. */
-static void op_responses(buf_t *b, const http_route_t *r, int status, const char *ok_schema, const char *ok_headers,
-                         const int *errors, int nerrors)
+static void op_responses(buf_t *b, const http_route_t *r, int status, const char *ok_schema,
+                         const char *ok_headers, const int *errors, int nerrors)
 {
     buf_printf(b, ",\"responses\":{\"%d\":{\"description\":\"success\"", status);
     headers_of(b, true, ok_headers);
@@ -517,7 +588,8 @@ static void param(buf_t *b, const api_param_t *p)
         buf_append_lit(b, "\"type\":\"string\",\"format\":\"date\"}");
         break;
     case PARAM_TIME:
-        buf_append_lit(b, "\"type\":\"string\"},\"description\":\"a date (00:00 UTC) or an RFC 3339 timestamp\"");
+        buf_append_lit(
+            b, "\"type\":\"string\"},\"description\":\"a date (00:00 UTC) or an RFC 3339 timestamp\"");
         break;
     case PARAM_DECIMAL:
         buf_append_lit(b, "\"type\":\"number\"}");
@@ -558,17 +630,19 @@ static bool resource_op(buf_t *b, const http_route_t *r)
     char schema[160], hdr[160];
     buf_t s = BUF_INIT;
     ref_component(&s, res, "");
-    snprintf(schema, sizeof(schema), "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":%s}}",
-             buf_cstr(&s));
-    static const char cached_headers[] = ",\"ETag\":{\"$ref\":\"#/components/headers/ETag\"},\"X-Cache\":{\"$ref\":"
-                                         "\"#/components/headers/X-Cache\"}";
+    snprintf(schema, sizeof(schema),
+             "{\"type\":\"object\",\"required\":[\"data\"],\"properties\":{\"data\":%s}}", buf_cstr(&s));
+    static const char cached_headers[] =
+        ",\"ETag\":{\"$ref\":\"#/components/headers/ETag\"},\"X-Cache\":{\"$ref\":"
+        "\"#/components/headers/X-Cache\"}";
     if (r->method == HTTP_GET && !one) {
         char summary[96];
         snprintf(summary, sizeof(summary), "List %s (keyset pages)", res->plural);
         op_begin(b, r, res->plural, summary);
-        buf_append_lit(b, ",\"parameters\":[{\"$ref\":\"#/components/parameters/limit\"},{\"$ref\":"
-                          "\"#/components/parameters/cursor\"},{\"name\":\"sort\",\"in\":\"query\",\"schema\":{"
-                          "\"type\":\"string\",\"enum\":[");
+        buf_append_lit(b,
+                       ",\"parameters\":[{\"$ref\":\"#/components/parameters/limit\"},{\"$ref\":"
+                       "\"#/components/parameters/cursor\"},{\"name\":\"sort\",\"in\":\"query\",\"schema\":{"
+                       "\"type\":\"string\",\"enum\":[");
         for (size_t i = 0; i < res->nsorts; i++)
             buf_printf(b, "%s\"%s\",\"-%s\"", i ? "," : "", res->sorts[i].name, res->sorts[i].name);
         buf_printf(b, "],\"default\":\"%s\"}}", res->default_sort);
@@ -585,10 +659,11 @@ static bool resource_op(buf_t *b, const http_route_t *r)
         buf_append_lit(b, ",{\"$ref\":\"#/components/parameters/refresh\"},{\"$ref\":"
                           "\"#/components/parameters/If-None-Match\"}]");
         buf_t list = BUF_INIT;
-        buf_printf(&list,
-                   "{\"type\":\"object\",\"required\":[\"data\",\"pagination\"],\"properties\":{\"data\":{\"type\":"
-                   "\"array\",\"items\":%s},\"pagination\":{\"$ref\":\"#/components/schemas/Pagination\"}}}",
-                   buf_cstr(&s));
+        buf_printf(
+            &list,
+            "{\"type\":\"object\",\"required\":[\"data\",\"pagination\"],\"properties\":{\"data\":{\"type\":"
+            "\"array\",\"items\":%s},\"pagination\":{\"$ref\":\"#/components/schemas/Pagination\"}}}",
+            buf_cstr(&s));
         static const int errs[] = {304};
         op_responses(b, r, 200, buf_cstr(&list), cached_headers, errs, 1);
         buf_free(&list);
@@ -596,7 +671,7 @@ static bool resource_op(buf_t *b, const http_route_t *r)
         char summary[96];
         snprintf(summary, sizeof(summary), "One %s", res->singular);
         op_begin(b, r, res->plural, summary);
-        buf_append_lit(b, ",\"parameters\":[" ID_PARAM);
+        buf_append_lit(b, ",\"parameters\":[" ID_PARAM_JSON);
         extra_param(b, res);
         buf_append_lit(b, ",{\"$ref\":\"#/components/parameters/refresh\"},{\"$ref\":"
                           "\"#/components/parameters/If-None-Match\"}]");
@@ -606,8 +681,9 @@ static bool resource_op(buf_t *b, const http_route_t *r)
         char summary[96];
         snprintf(summary, sizeof(summary), "Create a %s", res->singular);
         op_begin(b, r, res->plural, summary);
-        buf_append_lit(b, ",\"parameters\":[{\"$ref\":\"#/components/parameters/Idempotency-Key\"}]"
-                          ",\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":");
+        buf_append_lit(b,
+                       ",\"parameters\":[{\"$ref\":\"#/components/parameters/Idempotency-Key\"}]"
+                       ",\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":");
         ref_component(b, res, "Create");
         buf_append_lit(b, "}}}");
         snprintf(hdr, sizeof(hdr), ",\"Location\":{\"$ref\":\"#/components/headers/Location\"}%s",
@@ -618,8 +694,9 @@ static bool resource_op(buf_t *b, const http_route_t *r)
         char summary[96];
         snprintf(summary, sizeof(summary), "Change a %s (the fields given)", res->singular);
         op_begin(b, r, res->plural, summary);
-        buf_append_lit(b, ",\"parameters\":[" ID_PARAM ",{\"$ref\":\"#/components/parameters/If-Match\"}]"
-                          ",\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":");
+        buf_append_lit(b,
+                       ",\"parameters\":[" ID_PARAM_JSON ",{\"$ref\":\"#/components/parameters/If-Match\"}]"
+                       ",\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":");
         ref_component(b, res, "Update");
         buf_append_lit(b, "}}}");
         static const int errs[] = {404, 409, 412, 413, 415, 422};
@@ -628,10 +705,12 @@ static bool resource_op(buf_t *b, const http_route_t *r)
         char summary[96];
         snprintf(summary, sizeof(summary), "Delete a %s", res->singular);
         op_begin(b, r, res->plural, summary);
-        buf_append_lit(b, ",\"parameters\":[" ID_PARAM ",{\"$ref\":\"#/components/parameters/If-Match\"}");
+        buf_append_lit(b,
+                       ",\"parameters\":[" ID_PARAM_JSON ",{\"$ref\":\"#/components/parameters/If-Match\"}");
         if (res->cascade)
-            buf_append_lit(b, ",{\"name\":\"cascade\",\"in\":\"query\",\"description\":\"true: delete its deals "
-                              "too (else 409 while it has deals)\",\"schema\":{\"type\":\"boolean\"}}");
+            buf_append_lit(b,
+                           ",{\"name\":\"cascade\",\"in\":\"query\",\"description\":\"true: delete its deals "
+                           "too (else 409 while it has deals)\",\"schema\":{\"type\":\"boolean\"}}");
         buf_putc(b, ']');
         static const int errs[] = {404, 409, 412};
         op_responses(b, r, 204, NULL, NULL, errs, 3);
@@ -650,11 +729,17 @@ static bool table_op(buf_t *b, const http_route_t *r)
     if (!d)
         return false;
     op_begin(b, r, d->tag, d->summary);
-    if (d->params)
-        buf_printf(b, ",\"parameters\":[%s]", d->params);
-    if (d->body)
-        buf_printf(b, ",\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":%s}}}",
-                   d->body);
+    if (d->params) {
+        buf_append_lit(b, ",\"parameters\":[");
+        add_json(b, d->params);
+        buf_putc(b, ']');
+    }
+    if (d->body) {
+        buf_append_lit(b,
+                       ",\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":");
+        add_json(b, d->body);
+        buf_append_lit(b, "}}}");
+    }
     int errs[8], n = 0;
     for (const char *e = d->errors; e && *e && n < 8;) {
         errs[n++] = atoi(e);
@@ -665,7 +750,10 @@ static bool table_op(buf_t *b, const http_route_t *r)
         errs[n++] = 413;
         errs[n++] = 415;
     }
-    op_responses(b, r, d->status, d->response, NULL, errs, n);
+    buf_t resp = BUF_INIT;
+    add_json(&resp, d->response);
+    op_responses(b, r, d->status, buf_cstr(&resp), NULL, errs, n);
+    buf_free(&resp);
     return true;
 }
 
@@ -674,11 +762,12 @@ size_t api_openapi_build(const router_t *rt, buf_t *out, const char **missing, s
     schema_init();
     size_t nmissing = 0;
     uint16_t n = router_route_count(rt);
-    buf_append_lit(out, "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"crmd\",\"version\":\"1\",\"description\":"
-                        "\"The sales CRM API: resources, aggregates, bulk and batch, operations.\",\"license\":{"
-                        "\"name\":\"Proprietary\",\"identifier\":\"LicenseRef-Proprietary\"}},"
-                        "\"servers\":[{\"url\":\"/\"}],"
-                        "\"security\":[{\"bearer\":[]},{\"apiKey\":[]}],\"paths\":{");
+    buf_append_lit(out,
+                   "{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"crmd\",\"version\":\"1\",\"description\":"
+                   "\"The sales CRM API: resources, aggregates, bulk and batch, operations.\",\"license\":{"
+                   "\"name\":\"Proprietary\",\"identifier\":\"LicenseRef-Proprietary\"}},"
+                   "\"servers\":[{\"url\":\"/\"}],"
+                   "\"security\":[{\"bearer\":[]},{\"apiKey\":[]}],\"paths\":{");
     bool first_path = true;
     for (uint16_t i = 1; i <= n; i++) {
         const http_route_t *r = router_route_by_id(rt, i);
