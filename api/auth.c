@@ -18,10 +18,10 @@
 
 #include "build_config.h"
 
-#define AUTH_TTL_MS 5000
+#define AUTH_TTL_MS   5000
 #define AUTH_STALE_MS 5000
 #define AUTH_MAP_SIZE 4096 /* per thread; oldest entries are overwritten */
-#define KEY_MAX 96
+#define KEY_MAX       96
 
 typedef struct {
     uint64_t hash;

@@ -112,7 +112,8 @@ static bool query_flag(http_str_t q, const char *name)
         if (kn < 0 || vn < 0 || vn >= (long)sizeof(vd))
             continue;
         memcpy(vd, vraw, (size_t)vn);
-        if ((size_t)kn == strlen(name) && memcmp(kd, name, (size_t)kn) == 0 && vn == 4 && memcmp(vd, "true", 4) == 0)
+        if ((size_t)kn == strlen(name) && memcmp(kd, name, (size_t)kn) == 0 && vn == 4 &&
+            memcmp(vd, "true", 4) == 0)
             return true;
     }
     return false;
@@ -257,7 +258,8 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_sp
     bool refresh_seen = false;
     while (http_query_next(&it, &qk, &qv)) {
         if (qk.len == 7 && memcmp(qk.p, "refresh", 7) == 0) {
-            bool valid = (qv.len == 4 && memcmp(qv.p, "true", 4) == 0) || (qv.len == 5 && memcmp(qv.p, "false", 5) == 0);
+            bool valid = (qv.len == 4 && memcmp(qv.p, "true", 4) == 0) ||
+                         (qv.len == 5 && memcmp(qv.p, "false", 5) == 0);
             if (!valid || refresh_seen)
                 return false;
             refresh_seen = true;
@@ -327,8 +329,8 @@ static cache_entry_t *make_entry(http_ctx_t *ctx, fill_t *f, const char *content
     buf_t *body = ctx->resp;
     tcache_req_t *r = &f->r;
     uint64_t etag = http_etag_hash(body->data, body->len);
-    cache_entry_t *e = cache_entry_new(r->key, r->key_len, body->data, body->len, etag, content_type, 200, r->tier,
-                                       r->l1_tags, r->l1_ntags, r->versions);
+    cache_entry_t *e = cache_entry_new(r->key, r->key_len, body->data, body->len, etag, content_type, 200,
+                                       r->tier, r->l1_tags, r->l1_ntags, r->versions);
     if (body->len > HTTP_COMPRESS_MIN && http_compressible_type(content_type)) {
         buf_t z = BUF_INIT;
         if (http_compress(ctx->srv->compressor, HTTP_ENCODING_GZIP, body->data, body->len, &z))

@@ -630,8 +630,8 @@ static bool respond_bad_utf8(http_ctx_t *ctx)
     if (!root || !find_marked(root, path, 0, sizeof(path)))
         return false;
     api_errors_t errs = {0};
-    api_errors_add(&errs, path[0] ? arena_strndup(&ctx->arena, path, strlen(path)) : "body", path[0] ? strlen(path) : 4,
-                   "must be valid UTF-8");
+    api_errors_add(&errs, path[0] ? arena_strndup(&ctx->arena, path, strlen(path)) : "body",
+                   path[0] ? strlen(path) : 4, "must be valid UTF-8");
     api_respond_problem(ctx, 422, "validation-failed", "the body is not valid", &errs);
     return true;
 }

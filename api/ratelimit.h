@@ -46,9 +46,9 @@ typedef struct rl_params {
 
 /* A bucket's state for rl_take. Zero is a full bucket. */
 typedef struct rl_state {
-    uint64_t tat_us;      /* GCRA theoretical arrival time */
-    uint64_t block_until; /* ms: requests before this are violations */
-    uint64_t block_ms;    /* length of the current block (doubles on each violation) */
+    uint64_t tat_us;       /* GCRA theoretical arrival time */
+    uint64_t block_until;  /* ms: requests before this are violations */
+    uint64_t block_ms;     /* length of the current block (doubles on each violation) */
     uint64_t escalated_ms; /* ms of the last doubling: requests already in flight do not double it */
 } rl_state_t;
 

@@ -64,7 +64,8 @@ static void lookup_done(http_ctx_t *ctx, const api_auth_t *auth, const char *db_
     if (db_error) {
         log_fields(LOG_WARN, "api key lookup failed", "request_id", ctx->request_id, "error", db_error, NULL);
         http_add_header(ctx, LIT("Retry-After"), LIT("2"));
-        http_respond_problem(ctx, 503, "service-unavailable", "the database is unavailable; try again shortly");
+        http_respond_problem(ctx, 503, "service-unavailable",
+                             "the database is unavailable; try again shortly");
     } else if (!auth) {
         if (ip_spent) /* the lookup already took this client's token */
             unauthorized_allowed(ctx, (void *)"unknown or revoked API key");
@@ -106,8 +107,8 @@ static void api_entry(http_ctx_t *ctx)
 static api_route_info_t *infos[ROUTER_MAX_ROUTES * 2];
 static int ninfos;
 
-static void add_route(router_t *rt, http_method_t method, const char *pattern, api_route_info_t info, uint32_t flags,
-                      uint8_t route_class, const char *name)
+static void add_route(router_t *rt, http_method_t method, const char *pattern, api_route_info_t info,
+                      uint32_t flags, uint8_t route_class, const char *name)
 {
     if (ninfos >= (int)ARRAY_LEN(infos))
         die("too many API routes");
@@ -132,11 +133,11 @@ void api_route(router_t *rt, http_method_t method, const char *pattern, api_hand
     add_route(rt, method, pattern, (api_route_info_t){.fn = fn}, flags, route_class, name);
 }
 
-void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-                      uint8_t route_class, const char *name, const api_cache_spec_t *spec)
+void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,
+                      uint32_t flags, uint8_t route_class, const char *name, const api_cache_spec_t *spec)
 {
-    add_route(rt, method, pattern, (api_route_info_t){.fn = fn, .cache = spec, .no_cache = spec == NULL}, flags,
-              route_class, name);
+    add_route(rt, method, pattern, (api_route_info_t){.fn = fn, .cache = spec, .no_cache = spec == NULL},
+              flags, route_class, name);
 }
 
 void api_routes_free(void)

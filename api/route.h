@@ -31,8 +31,8 @@ void api_route(router_t *rt, http_method_t method, const char *pattern, api_hand
 
 /* As api_route, for a GET whose responses are cached as spec says (spec must outlive the
  * router; NULL: never cached). */
-void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
-                      uint8_t route_class, const char *name, const api_cache_spec_t *spec);
+void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,
+                      uint32_t flags, uint8_t route_class, const char *name, const api_cache_spec_t *spec);
 
 /* Frees what api_route kept (after the router is gone). */
 void api_routes_free(void);

@@ -102,16 +102,16 @@ typedef struct schema_res {
     size_t nembeds;
     const schema_stat_t *stats;
     size_t nstats;
-    bool writable;                /* POST, PATCH and DELETE routes */
-    const schema_dep_t *deps;     /* writable: the delete chain */
+    bool writable;            /* POST, PATCH and DELETE routes */
+    const schema_dep_t *deps; /* writable: the delete chain */
     size_t ndeps;
-    bool anchor;                  /* activities: one of company_id, contact_id, deal_id */
-    bool cascade;                 /* companies: DELETE accepts ?cascade=true */
-    uint8_t tier;                 /* enum cache_tier of its GET responses */
-    bool row_follows_org;         /* a single row's view also carries the org-level tag (rows
-                                     changed in bulk without being named) */
+    bool anchor;          /* activities: one of company_id, contact_id, deal_id */
+    bool cascade;         /* companies: DELETE accepts ?cascade=true */
+    uint8_t tier;         /* enum cache_tier of its GET responses */
+    bool row_follows_org; /* a single row's view also carries the org-level tag (rows
+                             changed in bulk without being named) */
     /* derived by schema_init */
-    const char *select; /* "t.id, t.owner_id, ..." over alias t */
+    const char *select;    /* "t.id, t.owner_id, ..." over alias t */
     api_col_t *json;       /* the columns as api_json_cols writes them */
     api_col_t *stats_json; /* the statistics, likewise */
 } schema_res_t;

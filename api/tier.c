@@ -4,7 +4,8 @@
 
 #include <string.h>
 
-static const char *const tier_names[TIER_COUNT] = {"free", "standard", "professional", "enterprise", "unlimited"};
+static const char *const tier_names[TIER_COUNT] = {"free", "standard", "professional", "enterprise",
+                                                   "unlimited"};
 
 const char *api_tier_name(int tier)
 {

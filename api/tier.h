@@ -8,7 +8,14 @@
 
 #include <stddef.h>
 
-enum api_tier { TIER_FREE = 0, TIER_STANDARD, TIER_PROFESSIONAL, TIER_ENTERPRISE, TIER_UNLIMITED, TIER_COUNT };
+enum api_tier {
+    TIER_FREE = 0,
+    TIER_STANDARD,
+    TIER_PROFESSIONAL,
+    TIER_ENTERPRISE,
+    TIER_UNLIMITED,
+    TIER_COUNT
+};
 
 /* Name of a tier ("professional"); "free" for an unknown value. */
 const char *api_tier_name(int tier);

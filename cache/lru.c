@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define TAG_SLOTS        (1u << CACHE_TAG_SLOTS_BITS)
 #define BYTES_PER_BUCKET 512 /* one bucket pointer per 512 budget bytes: table <= 1/64 of it */
 #define BUCKETS_MIN      16

@@ -29,27 +29,29 @@ static __thread struct libdeflate_decompressor *tl_inflate;
 static redis_script_t lookup_script, fill_script, invalidate_script, clear_l2_script;
 
 /* KEYS: c:key, v:tag..., v:*all → {record or false, pttl, versions..., *all version} */
-static const char lookup_lua[] = "local out = {redis.call('GET', KEYS[1]) or false, redis.call('PTTL', KEYS[1])}\n"
-                                 "for i = 2, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '0' end\n"
-                                 "return out\n";
+static const char lookup_lua[] =
+    "local out = {redis.call('GET', KEYS[1]) or false, redis.call('PTTL', KEYS[1])}\n"
+    "for i = 2, #KEYS do out[#out + 1] = redis.call('GET', KEYS[i]) or '0' end\n"
+    "return out\n";
 /* KEYS: c:key, v:tag x n, z:tag x n, v:*all; ARGV: record, ttl, n, versions x n, *all version.
  * Tag sets are sorted by expiry and pruned on every fill, so they hold live keys only. */
-static const char fill_lua[] = "local n = tonumber(ARGV[3])\n"
-                               "for i = 1, n do\n"
-                               "  if (redis.call('GET', KEYS[1 + i]) or '0') ~= ARGV[3 + i] then return 0 end\n"
-                               "end\n"
-                               "if (redis.call('GET', KEYS[2 + 2 * n]) or '0') ~= ARGV[4 + n] then return 0 end\n"
-                               "local ttl = tonumber(ARGV[2])\n"
-                               "local t = redis.call('TIME')\n"
-                               "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-                               "redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)\n"
-                               "for i = 1, n do\n"
-                               "  local z = KEYS[1 + n + i]\n"
-                               "  redis.call('ZADD', z, now + ttl, KEYS[1])\n"
-                               "  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)\n"
-                               "  redis.call('PEXPIRE', z, ttl + 60000)\n"
-                               "end\n"
-                               "return 1\n";
+static const char fill_lua[] =
+    "local n = tonumber(ARGV[3])\n"
+    "for i = 1, n do\n"
+    "  if (redis.call('GET', KEYS[1 + i]) or '0') ~= ARGV[3 + i] then return 0 end\n"
+    "end\n"
+    "if (redis.call('GET', KEYS[2 + 2 * n]) or '0') ~= ARGV[4 + n] then return 0 end\n"
+    "local ttl = tonumber(ARGV[2])\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)\n"
+    "for i = 1, n do\n"
+    "  local z = KEYS[1 + n + i]\n"
+    "  redis.call('ZADD', z, now + ttl, KEYS[1])\n"
+    "  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)\n"
+    "  redis.call('PEXPIRE', z, ttl + 60000)\n"
+    "end\n"
+    "return 1\n";
 /* KEYS: v:tag, z:tag; ARGV: channel, tag → entries removed */
 static const char invalidate_lua[] = "redis.call('INCR', KEYS[1])\n"
                                      "redis.call('PEXPIRE', KEYS[1], 7200000)\n"
@@ -61,14 +63,15 @@ static const char invalidate_lua[] = "redis.call('INCR', KEYS[1])\n"
 /* One bounded step of clearing L2 (the caller loops on the cursor, so Redis is never held
  * long): ARGV: cursor → {next cursor, entries removed}. Step 0 also moves the clear epoch,
  * so that fills racing the clear are refused. */
-static const char clear_l2_lua[] = "if ARGV[1] == '0' then redis.call('INCR', 'crmd:v:*all') end\n"
-                                   "local r = redis.call('SCAN', ARGV[1], 'MATCH', 'crmd:[cz]:*', 'COUNT', 500)\n"
-                                   "local n = 0\n"
-                                   "for _, k in ipairs(r[2]) do\n"
-                                   "  if string.sub(k, 1, 7) == 'crmd:c:' then n = n + 1 end\n"
-                                   "  redis.call('DEL', k)\n"
-                                   "end\n"
-                                   "return {r[1], n}\n";
+static const char clear_l2_lua[] =
+    "if ARGV[1] == '0' then redis.call('INCR', 'crmd:v:*all') end\n"
+    "local r = redis.call('SCAN', ARGV[1], 'MATCH', 'crmd:[cz]:*', 'COUNT', 500)\n"
+    "local n = 0\n"
+    "for _, k in ipairs(r[2]) do\n"
+    "  if string.sub(k, 1, 7) == 'crmd:c:' then n = n + 1 end\n"
+    "  redis.call('DEL', k)\n"
+    "end\n"
+    "return {r[1], n}\n";
 
 /* L1 entries also carry this tag, so that a fill that started before a clear is refused. */
 #define CLEAR_TAG "*all"
@@ -100,7 +103,6 @@ static void pending_add(const char *tag)
     atomic_store(&pending_any, true);
     pthread_mutex_unlock(&pending_lock);
 }
-
 
 void tcache_init(size_t l1_bytes)
 {
@@ -397,15 +399,15 @@ static cache_entry_t *record_decode(const tcache_req_t *r, const char *p, size_t
             free(plain);
             return NULL;
         }
-        e = cache_entry_new(r->key, r->key_len, plain, ilen, etag, ct, status, r->tier, r->l1_tags, r->l1_ntags,
-                            r->versions);
+        e = cache_entry_new(r->key, r->key_len, plain, ilen, etag, ct, status, r->tier, r->l1_tags,
+                            r->l1_ntags, r->versions);
         cache_entry_set_variant(e, CACHE_ENC_GZIP, body, blen);
         free(plain);
     } else {
         if (blen != ilen)
             return NULL;
-        e = cache_entry_new(r->key, r->key_len, body, blen, etag, ct, status, r->tier, r->l1_tags, r->l1_ntags,
-                            r->versions);
+        e = cache_entry_new(r->key, r->key_len, body, blen, etag, ct, status, r->tier, r->l1_tags,
+                            r->l1_ntags, r->versions);
     }
     return e;
 }

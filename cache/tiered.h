@@ -36,9 +36,9 @@ typedef struct tcache_req {
     enum cache_tier tier;
     const char *tags[CACHE_TAGS_MAX];
     int ntags;
-    bool bypass;                           /* skip the stored entries; still refill them */
+    bool bypass; /* skip the stored entries; still refill them */
     /* filled by the calls below */
-    const char *l1_tags[CACHE_TAGS_MAX];   /* tags plus the clear epoch tag */
+    const char *l1_tags[CACHE_TAGS_MAX]; /* tags plus the clear epoch tag */
     int l1_ntags;
     uint64_t versions[CACHE_TAGS_MAX];     /* of l1_tags, read before the database is asked */
     char *l2_versions[CACHE_TAGS_MAX + 1]; /* Redis versions of tags and of the clear epoch */

@@ -84,4 +84,3 @@ double cli_parse_double(const char *s, const char *what, double lo, double hi)
     }
     return v;
 }
-

@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 /* n random characters of [A-Za-z0-9], uniformly (bytes >= 248 are rejected). */
 static void random_alnum(char *out, size_t n)
 {
@@ -44,7 +42,7 @@ void key_make(api_key_gen_t *k)
 
 /* Inserts k for user_id; the server's SQLSTATE into code (may be NULL) on failure. */
 bool key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const api_key_gen_t *k, char *code,
-                   size_t codelen)
+                size_t codelen)
 {
     char org[24], user[24];
     snprintf(org, sizeof(org), "%lld", (long long)org_id);
@@ -65,7 +63,6 @@ bool key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const api_key_gen
     PQclear(r);
     return ok;
 }
-
 
 int keys_create(const char *conninfo, int64_t org_id, const char *role, char *key_out, size_t n)
 {
@@ -142,8 +139,7 @@ int keys_revoke(const char *conninfo, const char *prefix)
         prefix += 5;
     if (!prefix || strlen(prefix) < KEY_PREFIX_LEN ||
         (prefix[KEY_PREFIX_LEN] && prefix[KEY_PREFIX_LEN] != '_')) {
-        fprintf(stderr, "crmd keys: a key prefix is %d characters (the part after crmd_)\n",
-                KEY_PREFIX_LEN);
+        fprintf(stderr, "crmd keys: a key prefix is %d characters (the part after crmd_)\n", KEY_PREFIX_LEN);
         return 1;
     }
     memcpy(pfx, prefix, KEY_PREFIX_LEN);

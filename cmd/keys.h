@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KEY_LEN 46        /* crmd_ + 8 + _ + 32 */
+#define KEY_LEN        46 /* crmd_ + 8 + _ + 32 */
 #define KEY_PREFIX_LEN 8
 
 /* A new key, its prefix and the hex SHA-256 that is stored instead of it. */
@@ -23,7 +23,7 @@ void key_make(api_key_gen_t *k);
 
 /* Stores k for user_id of org_id; false on failure, with the SQLSTATE in code (may be NULL). */
 bool key_insert(PGconn *conn, int64_t org_id, int64_t user_id, const api_key_gen_t *k, char *code,
-                   size_t codelen);
+                size_t codelen);
 
 /* `crmd keys create`: a new user of the role with a new key, written to key_out (n > KEY_LEN);
  * 0 or 1 with the reason on stderr. */

@@ -16,4 +16,3 @@ int cmd_migrate(int argc, char **argv)
     }
     return db_migrate_run(cli_database_url(), dir);
 }
-

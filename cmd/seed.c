@@ -961,9 +961,6 @@ static bool gen_tasks(seed_t *s)
 
 /* ---- running it ---- */
 
-
-
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -1161,8 +1158,6 @@ out:
     free(s.deals);
     return rc;
 }
-
-
 
 int cmd_seed(int argc, char **argv)
 {

@@ -35,6 +35,4 @@ void seed_counts(double scale, seed_counts_t *out);
  */
 int seed_run(const char *conninfo, double scale, const char *keys_out_path);
 
-
-
 #endif

@@ -40,7 +40,7 @@
 /* Receive buffers per reactor: enough for many pipelined batches at once, small enough that
  * they are a fixed cost rather than a per-connection one. */
 #define RECV_BUF_COUNT 512
-#define RECV_BUF_SIZE 4096
+#define RECV_BUF_SIZE  4096
 
 typedef struct {
     pthread_t tid;
@@ -49,7 +49,7 @@ typedef struct {
     http_server_t server;
     const router_t *router;
     const router_t *admin_router; /* thread 0 also serves the admin listener */
-    int init_result; /* 1 while starting, then 0 or -errno */
+    int init_result;              /* 1 while starting, then 0 or -errno */
 } worker_t;
 
 static worker_t *workers;
@@ -126,7 +126,8 @@ static void check_schema(void)
     }
     char err[512];
     if (db_resolve_host(url, err, sizeof(err)) != 0)
-        log_fields(LOG_WARN, "database host not resolved at start-up; libpq will resolve it", "reason", err, NULL);
+        log_fields(LOG_WARN, "database host not resolved at start-up; libpq will resolve it", "reason", err,
+                   NULL);
     const char *keys[] = {"dbname", "connect_timeout", NULL};
     const char *vals[] = {url, "3", NULL};
     if (PQpingParams(keys, vals, 1) != PQPING_OK) {
@@ -158,7 +159,8 @@ static void raise_nofile_limit(void)
             rl.rlim_cur = was;
     }
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)g_config.max_conns)
-        log_fields(LOG_WARN, "file descriptor limit is below --max-conns: accepts will pause when it is reached",
+        log_fields(LOG_WARN,
+                   "file descriptor limit is below --max-conns: accepts will pause when it is reached",
                    "#nofile", (int64_t)rl.rlim_cur, "#max_conns", (int64_t)g_config.max_conns, NULL);
 }
 
@@ -213,8 +215,8 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     atomic_store(&g_server_state, SERVER_READY);
-    log_fields(LOG_INFO, "listening", "listen", c->listen.text, "#threads", (int64_t)n, "version", CRMD_VERSION,
-               NULL);
+    log_fields(LOG_INFO, "listening", "listen", c->listen.text, "#threads", (int64_t)n, "version",
+               CRMD_VERSION, NULL);
 
     int sig;
     do {
@@ -227,7 +229,8 @@ int cmd_serve(int argc, char **argv)
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    uint64_t end_ms = (uint64_t)deadline.tv_sec * 1000 + (uint64_t)deadline.tv_nsec / 1000000 + (uint64_t)c->drain_timeout_ms;
+    uint64_t end_ms = (uint64_t)deadline.tv_sec * 1000 + (uint64_t)deadline.tv_nsec / 1000000 +
+                      (uint64_t)c->drain_timeout_ms;
     while (atomic_load(&running_workers) > 0) {
         struct timespec ts = {0, 20 * 1000000};
         sig = sigtimedwait(&sigs, NULL, &ts);
@@ -255,4 +258,3 @@ int cmd_serve(int argc, char **argv)
     tcache_free();
     return 0;
 }
-

@@ -12,7 +12,8 @@ void clock_format_http_date(time_t t, char *out)
     char tmp[64];
     gmtime_r(&t, &tm);
     snprintf(tmp, sizeof(tmp), "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday % 100,
-             months[tm.tm_mon], (tm.tm_year + 1900) % 10000, tm.tm_hour % 100, tm.tm_min % 100, tm.tm_sec % 100);
+             months[tm.tm_mon], (tm.tm_year + 1900) % 10000, tm.tm_hour % 100, tm.tm_min % 100,
+             tm.tm_sec % 100);
     memcpy(out, tmp, CLOCK_HTTP_DATE_LEN);
     out[CLOCK_HTTP_DATE_LEN] = '\0';
 }

@@ -22,7 +22,7 @@ static inline uint64_t clock_now_ms(void)
 #define CLOCK_HTTP_DATE_LEN 29
 
 typedef struct {
-    time_t sec;                          /* wall-clock second the string shows */
+    time_t sec; /* wall-clock second the string shows */
     char text[CLOCK_HTTP_DATE_LEN + 1];
 } clock_http_date_t;
 

@@ -19,10 +19,10 @@ typedef struct {
 typedef struct config {
     config_addr_t listen;
     config_addr_t admin_listen;
-    int threads;          /* reactor threads */
-    int cpus[256];        /* pin list, cpus_count entries */
+    int threads;   /* reactor threads */
+    int cpus[256]; /* pin list, cpus_count entries */
     int cpus_count;
-    int max_conns;        /* per process */
+    int max_conns; /* per process */
     int header_timeout_ms;
     int idle_timeout_ms;
     int request_timeout_ms;
@@ -30,16 +30,16 @@ typedef struct config {
     int64_t max_body_bytes; /* default request body limit */
     const char *database_url;
     const char *pagination_key;
-    int log_level;        /* enum log_level */
-    int log_sample;       /* log 1 in N successful requests */
+    int log_level;  /* enum log_level */
+    int log_sample; /* log 1 in N successful requests */
     int slow_query_ms;
-    int db_pool_size;     /* connections per reactor thread */
+    int db_pool_size; /* connections per reactor thread */
     int statement_timeout_ms;
     int gzip_level;
     int cache_mb;
     const char *redis_url;
     int redis_timeout_ms;
-    int64_t hsts_max_age; /* 0: no Strict-Transport-Security */
+    int64_t hsts_max_age;             /* 0: no Strict-Transport-Security */
     const char *frontend_url;         /* CORS: comma list of allowed origins */
     const char *rate_limit_whitelist; /* comma list of CIDRs that skip every limit */
     const char *trusted_proxies;      /* comma list of CIDRs whose X-Forwarded-For is believed */

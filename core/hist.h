@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 3
-#define HIST_BUCKETS 312 /* values up to 2^40 - 1 */
+#define HIST_BUCKETS  312 /* values up to 2^40 - 1 */
 
 typedef struct {
     uint64_t count, sum, max;

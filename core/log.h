@@ -27,8 +27,8 @@ void log_fields(int level, const char *msg, ...);
 __attribute__((format(printf, 2, 3))) void log_msg(int level, const char *fmt, ...);
 
 #define log_debug(...) (g_log_level <= LOG_DEBUG ? log_msg(LOG_DEBUG, __VA_ARGS__) : (void)0)
-#define log_info(...) (g_log_level <= LOG_INFO ? log_msg(LOG_INFO, __VA_ARGS__) : (void)0)
-#define log_warn(...) (g_log_level <= LOG_WARN ? log_msg(LOG_WARN, __VA_ARGS__) : (void)0)
+#define log_info(...)  (g_log_level <= LOG_INFO ? log_msg(LOG_INFO, __VA_ARGS__) : (void)0)
+#define log_warn(...)  (g_log_level <= LOG_WARN ? log_msg(LOG_WARN, __VA_ARGS__) : (void)0)
 #define log_error(...) (g_log_level <= LOG_ERROR ? log_msg(LOG_ERROR, __VA_ARGS__) : (void)0)
 
 /* Starts a raw line for callers that build their own fields (the access log): returns the
@@ -39,10 +39,10 @@ void log_line_end(buf_t *b);
 
 /* Per-thread asynchronous sink, set up by a reactor thread. */
 typedef struct log_sink {
-    buf_t pending;     /* lines waiting for the next write */
-    buf_t writing;     /* bytes handed to the ring */
-    size_t written;    /* of writing */
-    uint64_t dropped;  /* lines dropped because stderr was too slow */
+    buf_t pending;    /* lines waiting for the next write */
+    buf_t writing;    /* bytes handed to the ring */
+    size_t written;   /* of writing */
+    uint64_t dropped; /* lines dropped because stderr was too slow */
     int in_flight;
 } log_sink_t;
 

@@ -6,9 +6,9 @@
 #include <ctype.h>
 #include <string.h>
 
-static const char *const secret_words[] = {"password", "passwd", "secret", "token", "apikey", "api_key",
-                                           "authorization", "cookie", "ssn", "card", "cvv", "cvc", "pin",
-                                           "private_key", "privatekey", "credential"};
+static const char *const secret_words[] = {
+    "password", "passwd", "secret", "token", "apikey", "api_key",     "authorization", "cookie",
+    "ssn",      "card",   "cvv",    "cvc",   "pin",    "private_key", "privatekey",    "credential"};
 
 bool log_mask_field(const char *name, size_t n)
 {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #define REACTOR_SQ_ENTRIES 4096
-#define REACTOR_TICK_MS 10
+#define REACTOR_TICK_MS    10
 
 static void on_wake(reactor_t *r, struct io_uring_cqe *cqe);
 static void on_log_write(reactor_t *r, struct io_uring_cqe *cqe);
@@ -43,8 +43,9 @@ static int ring_setup(reactor_t *r)
     }
     if (ret < 0) {
         log_error("io_uring_queue_init failed: %s%s", strerror(-ret),
-                  ret == -ENOSYS || ret == -EPERM ? " (io_uring is disabled: check sysctl kernel.io_uring_disabled)"
-                                                  : "");
+                  ret == -ENOSYS || ret == -EPERM
+                      ? " (io_uring is disabled: check sysctl kernel.io_uring_disabled)"
+                      : "");
         return ret;
     }
     if (!(p.features & IORING_FEAT_EXT_ARG) || !(p.features & IORING_FEAT_FAST_POLL)) {
@@ -53,7 +54,7 @@ static int ring_setup(reactor_t *r)
         return -ENOTSUP;
     }
     struct io_uring_probe *probe = io_uring_get_probe_ring(&r->ring);
-    static const int needed[] = {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_CLOSE,
+    static const int needed[] = {IORING_OP_ACCEPT,   IORING_OP_RECV,         IORING_OP_SEND, IORING_OP_CLOSE,
                                  IORING_OP_POLL_ADD, IORING_OP_ASYNC_CANCEL, IORING_OP_READ, IORING_OP_WRITE};
     for (size_t i = 0; probe && i < ARRAY_LEN(needed); i++) {
         if (!io_uring_opcode_supported(probe, needed[i])) {
@@ -98,7 +99,8 @@ static int buf_ring_setup(reactor_t *r, uint32_t count, uint32_t size)
     r->bgid = 0;
     io_uring_buf_ring_init(r->br);
     for (uint32_t i = 0; i < count; i++)
-        io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * size, size, (unsigned short)i, r->buf_mask, (int)i);
+        io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * size, size, (unsigned short)i, r->buf_mask,
+                              (int)i);
     io_uring_buf_ring_advance(r->br, (int)count);
     return 0;
 }

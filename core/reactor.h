@@ -52,12 +52,12 @@ typedef void (*reactor_hook_fn)(reactor_t *r, void *arg);
 
 struct reactor {
     struct io_uring ring;
-    unsigned id;           /* thread index */
-    uint64_t now_ms;       /* monotonic, read once per loop turn */
+    unsigned id;     /* thread index */
+    uint64_t now_ms; /* monotonic, read once per loop turn */
     clock_http_date_t date;
     timer_wheel_t timers;
-    bool stop;             /* leave the loop after this turn */
-    bool again;                /* a hook left work for the next turn: do not sleep */
+    bool stop;  /* leave the loop after this turn */
+    bool again; /* a hook left work for the next turn: do not sleep */
 
     /* provided-buffer ring for multishot receives */
     struct io_uring_buf_ring *br;

@@ -55,15 +55,15 @@ typedef void (*db_done_fn)(db_batch_t *b, void *arg);
 
 struct db_batch {
     /* outcome, valid in the callback */
-    int status;              /* enum db_status */
-    char sqlstate[6];        /* DB_SQL_ERROR: SQLSTATE of the failed statement */
-    char error[256];         /* a message for logs only, never for clients */
-    char column[64];         /* DB_SQL_ERROR: the column the error names, or "" */
-    char constraint[64];     /* DB_SQL_ERROR: the constraint it names, or "" */
-    int failed_index;        /* DB_SQL_ERROR: which query failed */
+    int status;          /* enum db_status */
+    char sqlstate[6];    /* DB_SQL_ERROR: SQLSTATE of the failed statement */
+    char error[256];     /* a message for logs only, never for clients */
+    char column[64];     /* DB_SQL_ERROR: the column the error names, or "" */
+    char constraint[64]; /* DB_SQL_ERROR: the constraint it names, or "" */
+    int failed_index;    /* DB_SQL_ERROR: which query failed */
     int nqueries;
     PGresult *results[DB_BATCH_MAX];
-    double dur_ms;           /* submit to last result */
+    double dur_ms; /* submit to last result */
 
     /* internal */
     unsigned flags;
@@ -75,13 +75,13 @@ struct db_batch {
     db_done_fn done;
     void *arg;
     uint64_t start_ns;
-    uint64_t sent_ns;        /* when it was last put on a connection (retries restart it) */
+    uint64_t sent_ns; /* when it was last put on a connection (retries restart it) */
     uint64_t deadline_ms;
     int attempts;
-    int received;            /* results taken so far */
-    int expect_prepare;      /* PREPARE results still to skip before the next query */
+    int received;                   /* results taken so far */
+    int expect_prepare;             /* PREPARE results still to skip before the next query */
     uint8_t prepares[DB_BATCH_MAX]; /* 1 when query i was preceded by its PREPARE */
-    struct db_batch *next;   /* queue link */
+    struct db_batch *next;          /* queue link */
     timer_entry_t retry_timer;
     struct db_pool *pool;
 };
@@ -114,10 +114,10 @@ void db_pool_stop(void);
 
 /* Process-wide database health, from the background probe (db_probe_*). */
 typedef struct {
-    bool up;            /* the last probe reached the primary */
+    bool up; /* the last probe reached the primary */
     bool ever_up;
-    double latency_ms;  /* of the last successful probe */
-    uint64_t checked_ms;/* monotonic time of the last probe */
+    double latency_ms;   /* of the last successful probe */
+    uint64_t checked_ms; /* monotonic time of the last probe */
 } db_health_t;
 db_health_t db_health(void);
 

@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_THREADS 256
-#define RECONNECT_MIN_MS 100
-#define RECONNECT_MAX_MS 2000
+#define MAX_THREADS        256
+#define RECONNECT_MIN_MS   100
+#define RECONNECT_MAX_MS   2000
 #define CONNECT_TIMEOUT_MS 5000
-#define READ_RETRIES 3
-#define SWEEP_MS 250
-#define PROBE_MS 1000
+#define READ_RETRIES       3
+#define SWEEP_MS           250
+#define PROBE_MS           1000
 /* a connection that answered nothing for this long past statement_timeout is dead */
 #define DEAD_GRACE_MS 2000
 
@@ -45,18 +45,18 @@ typedef struct db_conn {
     PGconn *pg;
     int fd;
     uint32_t idx;
-    uint8_t state;          /* enum dbc_state */
+    uint8_t state; /* enum dbc_state */
     bool poll_armed;
-    uint16_t poll_mask;     /* events the armed poll waits for */
-    bool expect_null;       /* the next PQgetResult ends the previous query's results */
+    uint16_t poll_mask; /* events the armed poll waits for */
+    bool expect_null;   /* the next PQgetResult ends the previous query's results */
     bool need_flush;
-    uint32_t gen;           /* bumped on every reset; stale poll completions are ignored */
-    uint64_t *prepared;     /* bitmap of statement ids prepared on this connection */
-    db_batch_t *head, *tail;/* sent, awaiting results */
+    uint32_t gen;            /* bumped on every reset; stale poll completions are ignored */
+    uint64_t *prepared;      /* bitmap of statement ids prepared on this connection */
+    db_batch_t *head, *tail; /* sent, awaiting results */
     uint32_t inflight;
     uint64_t connect_started_ms;
     uint32_t backoff_ms;
-    timer_entry_t timer;    /* reconnect */
+    timer_entry_t timer; /* reconnect */
     struct db_pool *pool;
 } db_conn_t;
 
@@ -73,8 +73,8 @@ typedef struct db_pool {
     int n;
     int rr;
     bool started, stopping, breaker_open;
-    db_batch_t *wait_head, *wait_tail;   /* waiting for a first connection */
-    db_batch_t *done_head, *done_tail;   /* completed, callbacks run at the end of the turn */
+    db_batch_t *wait_head, *wait_tail; /* waiting for a first connection */
+    db_batch_t *done_head, *done_tail; /* completed, callbacks run at the end of the turn */
     timer_entry_t sweep;
     timer_entry_t probe;
     bool probe_in_flight;
@@ -98,7 +98,6 @@ static void conn_reset(db_pool_t *p, db_conn_t *c, int status, const char *why);
 static void conn_drain_results(db_pool_t *p, db_conn_t *c);
 static void batch_dispatch(db_pool_t *p, db_batch_t *b);
 static void batch_finish(db_pool_t *p, db_batch_t *b);
-
 
 /* The batch's result sequence is kept in its arena right after the struct. */
 static seq_state_t *batch_seq(db_batch_t *b)
@@ -417,8 +416,9 @@ int db_resolve_host(const char *conninfo, char *err, size_t errlen)
                     pick = ai;
                     break;
                 }
-            void *addr = pick->ai_family == AF_INET ? (void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
-                                                    : (void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
+            void *addr = pick->ai_family == AF_INET
+                             ? (void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+                             : (void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr;
             inet_ntop(pick->ai_family, addr, resolved_hostaddr, sizeof(resolved_hostaddr));
             freeaddrinfo(res);
         }
@@ -429,7 +429,8 @@ int db_resolve_host(const char *conninfo, char *err, size_t errlen)
 
 static void conn_connect(db_pool_t *p, db_conn_t *c)
 {
-    const char *keys[] = {"dbname", "options", "application_name", resolved_hostaddr[0] ? "hostaddr" : NULL, NULL};
+    const char *keys[] = {"dbname", "options", "application_name", resolved_hostaddr[0] ? "hostaddr" : NULL,
+                          NULL};
     const char *vals[] = {p->cfg->database_url, p->conninfo_options, "crmd", resolved_hostaddr, NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     c->state = DBC_CONNECTING;
@@ -566,7 +567,8 @@ static void record_stmt(db_pool_t *p, db_batch_t *b, int i, PGresult *res)
         st->slow++;
         char sql[200];
         snprintf(sql, sizeof(sql), "%s", db_stmt_sql(b->stmts[i]));
-        log_fields(LOG_WARN, "slow query", "#stmt", (int64_t)b->stmts[i], "#dur_us", (int64_t)us, "sql", sql, NULL);
+        log_fields(LOG_WARN, "slow query", "#stmt", (int64_t)b->stmts[i], "#dur_us", (int64_t)us, "sql", sql,
+                   NULL);
     }
 }
 

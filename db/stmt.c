@@ -36,7 +36,8 @@ db_stmt_t db_stmt(const char *sql)
     size_t n = strlen(sql);
     uint64_t h = hash_sql(sql, n);
     entry_t *mine = NULL;
-    for (size_t i = h & (TABLE_SIZE - 1), probes = 0; probes < TABLE_SIZE; i = (i + 1) & (TABLE_SIZE - 1), probes++) {
+    for (size_t i = h & (TABLE_SIZE - 1), probes = 0; probes < TABLE_SIZE;
+         i = (i + 1) & (TABLE_SIZE - 1), probes++) {
         entry_t *e = atomic_load_explicit(&table[i], memory_order_acquire);
         if (!e) {
             if (!mine) {
@@ -75,8 +76,8 @@ uint32_t db_stmt_count(void)
 
 bool db_sqlstate_transient(const char *s)
 {
-    static const char *const codes[] = {"40001", "40P01", "57P01", "57P02", "57P03", "08000",
-                                        "08003", "08006", "08001", "08004"};
+    static const char *const codes[] = {"40001", "40P01", "57P01", "57P02", "57P03",
+                                        "08000", "08003", "08006", "08001", "08004"};
     for (size_t i = 0; i < ARRAY_LEN(codes); i++)
         if (strcmp(s, codes[i]) == 0)
             return true;

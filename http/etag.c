@@ -11,7 +11,6 @@
 
 #include "build_config.h"
 
-
 uint64_t http_etag_hash(const void *body, size_t n)
 {
     return hash64(body, n);

@@ -969,7 +969,8 @@ static long url_decode(char *dst, const char *src, size_t len, int plus_is_space
         if (c == '%') {
             if (len - i < 3 || !HAS(src[i + 1], CL_HEX) || !HAS(src[i + 2], CL_HEX))
                 return -1;
-            c = (unsigned char)(hex_value((unsigned char)src[i + 1]) << 4 | hex_value((unsigned char)src[i + 2]));
+            c = (unsigned char)(hex_value((unsigned char)src[i + 1]) << 4 |
+                                hex_value((unsigned char)src[i + 2]));
             i += 2;
             if (c == '/' && keep_slash) {
                 memcpy(dst + o, "%2F", 3);

@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 #define HTTP_MAX_HEADERS 100
-#define HTTP_MAX_URI 8192
-#define HTTP_MAX_HEAD 16384
+#define HTTP_MAX_URI     8192
+#define HTTP_MAX_HEAD    16384
 
 typedef struct {
     const char *p;
@@ -52,9 +52,9 @@ typedef struct http_request {
     uint32_t flags;        /* enum http_req_flags */
     uint64_t content_length;
     /* Frequently used headers, captured while parsing (empty when absent). */
-    http_str_t host, authorization, x_api_key, x_request_id, accept_encoding, if_none_match,
-        if_match, origin, content_type, idempotency_key, x_forwarded_for,
-        access_control_request_method, access_control_request_headers;
+    http_str_t host, authorization, x_api_key, x_request_id, accept_encoding, if_none_match, if_match, origin,
+        content_type, idempotency_key, x_forwarded_for, access_control_request_method,
+        access_control_request_headers;
     uint32_t num_headers;
     http_header_t headers[HTTP_MAX_HEADERS];
 } http_request_t;

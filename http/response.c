@@ -23,20 +23,34 @@ static const struct {
     int code;
     const char *text;
 } status_texts[] = {
-    {100, "Continue"},          {200, "OK"},
-    {201, "Created"},           {202, "Accepted"},
-    {204, "No Content"},        {304, "Not Modified"},
-    {400, "Bad Request"},       {401, "Unauthorized"},
-    {403, "Forbidden"},         {404, "Not Found"},
-    {405, "Method Not Allowed"}, {408, "Request Timeout"},
-    {409, "Conflict"},          {412, "Precondition Failed"},
-    {413, "Content Too Large"}, {414, "URI Too Long"},
-    {415, "Unsupported Media Type"}, {417, "Expectation Failed"},
-    {422, "Unprocessable Content"}, {428, "Precondition Required"},
-    {429, "Too Many Requests"}, {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"}, {501, "Not Implemented"},
-    {502, "Bad Gateway"},       {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},   {505, "HTTP Version Not Supported"},
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {304, "Not Modified"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {412, "Precondition Failed"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {417, "Expectation Failed"},
+    {422, "Unprocessable Content"},
+    {428, "Precondition Required"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
 };
 
 static int status_slot(int status)
@@ -49,11 +63,10 @@ static int status_slot(int status)
 
 int http_status_of_slot(int slot)
 {
-    return slot >= 0 && slot < (int)ARRAY_LEN(status_texts) && slot < HTTP_STATUS_SLOTS - 1 ? status_texts[slot].code
-                                                                                            : 0;
+    return slot >= 0 && slot < (int)ARRAY_LEN(status_texts) && slot < HTTP_STATUS_SLOTS - 1
+               ? status_texts[slot].code
+               : 0;
 }
-
-
 
 const char *http_status_text(int status)
 {
@@ -88,11 +101,12 @@ static void put_ms(buf_t *b, uint64_t us)
     buf_append(b, ms, format_ms(us, ms));
 }
 
-static const char security_headers[] = "X-Content-Type-Options: nosniff\r\n"
-                                       "X-Frame-Options: DENY\r\n"
-                                       "Referrer-Policy: no-referrer\r\n"
-                                       "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
-                                       "Cross-Origin-Resource-Policy: same-origin\r\n";
+static const char security_headers[] =
+    "X-Content-Type-Options: nosniff\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+    "Cross-Origin-Resource-Policy: same-origin\r\n";
 
 static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t bytes, uint64_t us)
 {
@@ -118,7 +132,8 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
     buf_append(b, LIT(",\"request_id\":"));
     json_str(b, ctx->request_id, ctx->request_id_len);
     buf_append(b, LIT(",\"method\":"));
-    json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-", ctx->req.method_str.p ? ctx->req.method_str.len : 1);
+    json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-",
+             ctx->req.method_str.p ? ctx->req.method_str.len : 1);
     buf_append(b, LIT(",\"route\":"));
     const char *rn = ctx->route && ctx->route->name ? ctx->route->name : "-";
     json_str(b, rn, strlen(rn));
@@ -158,8 +173,8 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     const char *body = ctx->resp ? ctx->resp->data : NULL;
     size_t body_len = ctx->resp ? ctx->resp->len : 0;
     /* a 304 carries the Vary of the 200 it stands for */
-    bool compressible = body_len > HTTP_COMPRESS_MIN && content_type && http_compressible_type(content_type) &&
-                        status != 204 && status >= 200;
+    bool compressible = body_len > HTTP_COMPRESS_MIN && content_type &&
+                        http_compressible_type(content_type) && status != 204 && status >= 200;
     if (compressible)
         http_add_header(ctx, LIT("Vary"), LIT("Accept-Encoding"));
     if (ctx->cacheable && status == 200) {
@@ -185,7 +200,8 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     http_respond_raw(ctx, status, content_type, body, body_len);
 }
 
-void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body, size_t body_len)
+void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body,
+                      size_t body_len)
 {
     http_server_t *s = ctx->srv;
     http_conn_t *c = ctx->conn;
@@ -194,7 +210,8 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     if (ctx->sub_done) {
         uint64_t now = clock_now_ns();
         access_log(s, ctx, status, body_len, now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0);
-        ctx->sub_done(ctx->sub_arg, status, content_type, ctx->head_only ? NULL : body, ctx->head_only ? 0 : body_len);
+        ctx->sub_done(ctx->sub_arg, status, content_type, ctx->head_only ? NULL : body,
+                      ctx->head_only ? 0 : body_len);
         ctx_put(s, ctx);
         return;
     }
@@ -325,4 +342,3 @@ void http_respond_problem(http_ctx_t *ctx, int status, const char *code, const c
     buf_putc(b, '}');
     http_respond(ctx, status, "application/problem+json");
 }
-

@@ -159,7 +159,8 @@ const http_route_t *router_match(const router_t *rt, http_method_t method, const
     /* "/a/b/" is not "/a/b": only the root may end in a slash */
     if (len > 1 && path[len - 1] == '/')
         return NULL;
-    const node_t *n = len == 1 && path[0] == '/' ? &rt->root : match(&rt->root, path, path + len, params, nparams);
+    const node_t *n =
+        len == 1 && path[0] == '/' ? &rt->root : match(&rt->root, path, path + len, params, nparams);
     if (!n)
         return NULL;
     if (method > HTTP_OTHER && method < METHOD_COUNT && n->routes[method])

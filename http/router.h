@@ -27,12 +27,12 @@ typedef struct http_route {
     const char *pattern;
     http_method_t method;
     http_handler_fn handler;
-    uint32_t flags;       /* enum route_flags */
-    uint8_t route_class;  /* enum route_class */
-    int64_t body_limit;   /* bytes; 0: the server default */
-    const char *name;     /* metrics and log label, e.g. "GET /api/companies/{id}" */
-    const void *data;     /* for the handler (e.g. the API handler a wrapper calls) */
-    uint16_t id;          /* set by router_add: 1, 2, ... in order of adding (0: no route) */
+    uint32_t flags;      /* enum route_flags */
+    uint8_t route_class; /* enum route_class */
+    int64_t body_limit;  /* bytes; 0: the server default */
+    const char *name;    /* metrics and log label, e.g. "GET /api/companies/{id}" */
+    const void *data;    /* for the handler (e.g. the API handler a wrapper calls) */
+    uint16_t id;         /* set by router_add: 1, 2, ... in order of adding (0: no route) */
 } http_route_t;
 
 #define ROUTER_MAX_ROUTES 256

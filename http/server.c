@@ -36,7 +36,7 @@ _Atomic uint32_t g_open_conns;
 /* Output queued beyond this stops parsing further pipelined requests until a send drains it. */
 #define OUT_HIGH_WATER (256u * 1024)
 /* Unparsed input beyond this (a client pipelining without reading) closes the connection. */
-#define IN_MAX (4u << 20)
+#define IN_MAX    (4u << 20)
 #define LINGER_MS 2000
 /* Draining, an idle keep-alive connection is closed once it has been quiet this long; a
  * request it sends before then is answered (with Connection: close). Closing it at once
@@ -57,7 +57,6 @@ static void conn_close(http_server_t *s, http_conn_t *c);
 static void conn_issue_close(http_server_t *s, http_conn_t *c);
 static void admin_reserve_refill(http_server_t *s);
 static void conn_error(http_server_t *s, http_conn_t *c, int status, const char *code, const char *detail);
-
 
 /* ---------------------------------------------------------------- listener */
 
@@ -358,9 +357,10 @@ static void on_accept_no_fds(http_server_t *s, int li, int err)
     l->fd_errors++;
     s->stats.accept_fd_exhausted++;
     if (r->now_ms - l->last_fd_log_ms >= 1000) {
-        log_fields(LOG_ERROR, "accept: out of file descriptors, pausing this listener", "error", strerror(err),
-                   "listener", l->admin ? "admin" : "public", "#failures", (int64_t)(l->fd_errors - l->fd_errors_logged),
-                   "#backoff_ms", (int64_t)(l->backoff_ms ? l->backoff_ms : ACCEPT_BACKOFF_MIN_MS), NULL);
+        log_fields(LOG_ERROR, "accept: out of file descriptors, pausing this listener", "error",
+                   strerror(err), "listener", l->admin ? "admin" : "public", "#failures",
+                   (int64_t)(l->fd_errors - l->fd_errors_logged), "#backoff_ms",
+                   (int64_t)(l->backoff_ms ? l->backoff_ms : ACCEPT_BACKOFF_MIN_MS), NULL);
         l->last_fd_log_ms = r->now_ms;
         l->fd_errors_logged = l->fd_errors;
     }
@@ -405,8 +405,9 @@ static void on_accept(reactor_t *r, struct io_uring_cqe *cqe)
     }
     l->backoff_ms = 0;
     int fd = cqe->res;
-    bool full = l->admin ? s->admin_conns >= HTTP_ADMIN_MAX_CONNS
-                         : atomic_load_explicit(&g_open_conns, memory_order_relaxed) >= (uint32_t)g_config.max_conns;
+    bool full =
+        l->admin ? s->admin_conns >= HTTP_ADMIN_MAX_CONNS
+                 : atomic_load_explicit(&g_open_conns, memory_order_relaxed) >= (uint32_t)g_config.max_conns;
     if (s->draining || full) {
         s->stats.rejected++;
         if (!s->draining && r->now_ms - s->last_cap_log_ms >= 1000) {
@@ -462,12 +463,25 @@ static void ctx_rebase(http_ctx_t *ctx, const char *old, size_t old_len, const c
     const char *hi = old + old_len + 1;
     ptrdiff_t d = new_base - old;
     http_request_t *q = &ctx->req;
-    http_str_t *fixed[] = {&q->method_str,     &q->target,    &q->path,       &q->query,
-                           &q->host,           &q->authorization, &q->x_api_key, &q->x_request_id,
-                           &q->accept_encoding, &q->if_none_match, &q->if_match, &q->origin,
-                           &q->content_type,   &q->idempotency_key, &q->x_forwarded_for,
-                           &q->access_control_request_method, &q->access_control_request_headers,
-                           &ctx->path,         &ctx->body};
+    http_str_t *fixed[] = {&q->method_str,
+                           &q->target,
+                           &q->path,
+                           &q->query,
+                           &q->host,
+                           &q->authorization,
+                           &q->x_api_key,
+                           &q->x_request_id,
+                           &q->accept_encoding,
+                           &q->if_none_match,
+                           &q->if_match,
+                           &q->origin,
+                           &q->content_type,
+                           &q->idempotency_key,
+                           &q->x_forwarded_for,
+                           &q->access_control_request_method,
+                           &q->access_control_request_headers,
+                           &ctx->path,
+                           &ctx->body};
     for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
         str_rebase(fixed[i], old, hi, d);
     for (uint32_t i = 0; i < q->num_headers; i++) {
@@ -739,7 +753,8 @@ static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
         return false;
     }
     uint32_t allowed;
-    ctx->route = router_match(s->listeners[c->listener].router, q->method, ctx->path.p, ctx->path.len, ctx->params, &ctx->nparams, &allowed);
+    ctx->route = router_match(s->listeners[c->listener].router, q->method, ctx->path.p, ctx->path.len,
+                              ctx->params, &ctx->nparams, &allowed);
     if (!ctx->route) {
         if (has_body)
             c->flags |= CONN_CLOSE_AFTER;
@@ -757,7 +772,8 @@ static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
                 http_respond(ctx, 204, NULL);
                 return false;
             }
-            http_respond_problem(ctx, 405, "method-not-allowed", "this method is not allowed on this resource");
+            http_respond_problem(ctx, 405, "method-not-allowed",
+                                 "this method is not allowed on this resource");
         } else {
             http_respond_problem(ctx, 404, "not-found", "no such resource");
         }
@@ -766,7 +782,8 @@ static bool route_request(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
     int64_t limit = ctx->route->body_limit ? ctx->route->body_limit : g_config.max_body_bytes;
     if (q->content_length > (uint64_t)limit) {
         c->flags |= CONN_CLOSE_AFTER;
-        http_respond_problem(ctx, 413, "payload-too-large", "the request body is larger than this endpoint accepts");
+        http_respond_problem(ctx, 413, "payload-too-large",
+                             "the request body is larger than this endpoint accepts");
         return false;
     }
     ctx->chunked = (http_chunked_t){.limit = (uint64_t)limit};
@@ -794,7 +811,8 @@ static bool body_ready(http_server_t *s, http_conn_t *c, http_ctx_t *ctx)
         if (ret < 0) {
             c->flags |= CONN_CLOSE_AFTER;
             if (ret == -413)
-                http_respond_problem(ctx, 413, "payload-too-large", "the request body is larger than this endpoint accepts");
+                http_respond_problem(ctx, 413, "payload-too-large",
+                                     "the request body is larger than this endpoint accepts");
             else
                 http_respond_problem(ctx, 400, "bad-request", "malformed chunked request body");
             return false;
@@ -1051,9 +1069,9 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
     ctx->sub_arg = sr->arg;
     http_request_t *q = &ctx->req;
     memset(q, 0, offsetof(http_request_t, headers));
-    static const char *const names[] = {[HTTP_GET] = "GET",       [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",
-                                        [HTTP_PUT] = "PUT",       [HTTP_PATCH] = "PATCH",   [HTTP_DELETE] = "DELETE",
-                                        [HTTP_OPTIONS] = "OPTIONS"};
+    static const char *const names[] = {
+        [HTTP_GET] = "GET",     [HTTP_HEAD] = "HEAD",     [HTTP_POST] = "POST",      [HTTP_PUT] = "PUT",
+        [HTTP_PATCH] = "PATCH", [HTTP_DELETE] = "DELETE", [HTTP_OPTIONS] = "OPTIONS"};
     q->method = sr->method;
     const char *mname = sr->method > HTTP_OTHER && sr->method <= HTTP_OPTIONS ? names[sr->method] : "OTHER";
     q->method_str = (http_str_t){mname, strlen(mname)};
@@ -1075,8 +1093,9 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
         q->content_type = (http_str_t){"application/json", 16};
     q->x_request_id = (http_str_t){sr->request_id, sr->request_id ? strlen(sr->request_id) : 0};
     if (sr->idempotency_key)
-        q->idempotency_key = (http_str_t){arena_strndup(&ctx->arena, sr->idempotency_key, strlen(sr->idempotency_key)),
-                                          strlen(sr->idempotency_key)};
+        q->idempotency_key =
+            (http_str_t){arena_strndup(&ctx->arena, sr->idempotency_key, strlen(sr->idempotency_key)),
+                         strlen(sr->idempotency_key)};
     ctx_set_request_id(s, ctx);
     ctx->peer_family = parent->peer_family;
     memcpy(ctx->peer_addr, parent->peer_addr, 16);
@@ -1092,7 +1111,8 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
             char allow[96];
             size_t n = router_allow_header(allowed, allow, sizeof(allow));
             http_add_header(ctx, LIT("Allow"), allow, n);
-            http_respond_problem(ctx, 405, "method-not-allowed", "this method is not allowed on this resource");
+            http_respond_problem(ctx, 405, "method-not-allowed",
+                                 "this method is not allowed on this resource");
         } else {
             http_respond_problem(ctx, 404, "not-found", "no such resource");
         }
@@ -1100,7 +1120,8 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
     }
     int64_t limit = ctx->route->body_limit ? ctx->route->body_limit : g_config.max_body_bytes;
     if ((int64_t)sr->body_len > limit) {
-        http_respond_problem(ctx, 413, "payload-too-large", "the request body is larger than this endpoint accepts");
+        http_respond_problem(ctx, 413, "payload-too-large",
+                             "the request body is larger than this endpoint accepts");
         return;
     }
     ctx->resp = buf_pool_get(&s->pool, 1024);

@@ -72,7 +72,8 @@ struct http_conn {
 };
 
 /* Where a sub-request's answer goes instead of a connection. */
-typedef void (*http_sub_done_fn)(void *arg, int status, const char *content_type, const char *body, size_t len);
+typedef void (*http_sub_done_fn)(void *arg, int status, const char *content_type, const char *body,
+                                 size_t len);
 
 /* Takes over a response (a cache fill): returns true when it answered ctx itself. */
 typedef bool (*http_capture_fn)(http_ctx_t *ctx, int status, const char *content_type);
@@ -85,27 +86,27 @@ struct http_ctx {
     const http_route_t *route;
     http_str_t params[ROUTER_MAX_PARAMS];
     int nparams;
-    http_str_t path;       /* percent-decoded path */
-    http_str_t body;       /* the complete request body (decoded if chunked) */
+    http_str_t path; /* percent-decoded path */
+    http_str_t body; /* the complete request body (decoded if chunked) */
     http_chunked_t chunked;
-    size_t body_raw;       /* chunked: raw bytes already decoded, after the head */
+    size_t body_raw; /* chunked: raw bytes already decoded, after the head */
     size_t head_len;
     uint64_t start_ns;
-    arena_t arena;         /* freed in one call when the response is queued */
-    buf_t *resp;           /* response body being written by the handler */
-    buf_t headers;         /* extra response header lines ("Name: value\r\n"), handler-set */
-    buf_t timing;          /* extra Server-Timing entries ("db;dur=0.84") */
+    arena_t arena; /* freed in one call when the response is queued */
+    buf_t *resp;   /* response body being written by the handler */
+    buf_t headers; /* extra response header lines ("Name: value\r\n"), handler-set */
+    buf_t timing;  /* extra Server-Timing entries ("db;dur=0.84") */
     int status;
     bool finished;
-    bool head_only;        /* HEAD: headers of the GET, no body */
-    bool cacheable;        /* a 200 gets a strong ETag and Cache-Control; If-None-Match gives 304 */
-    buf_t *orphan_in;      /* the closed connection's input, which req/body still point into */
+    bool head_only;          /* HEAD: headers of the GET, no body */
+    bool cacheable;          /* a 200 gets a strong ETag and Cache-Control; If-None-Match gives 304 */
+    buf_t *orphan_in;        /* the closed connection's input, which req/body still point into */
     http_capture_fn capture; /* called once by http_respond before anything is written */
     void *capture_arg;
     http_sub_done_fn sub_done; /* a sub-request: the answer goes here, not to conn */
     void *sub_arg;
-    char key_prefix[9];        /* the API key's 8-character prefix, for logs (empty: none) */
-    uint8_t peer_family;       /* the client's address (copied: outlives the connection) */
+    char key_prefix[9];  /* the API key's 8-character prefix, for logs (empty: none) */
+    uint8_t peer_family; /* the client's address (copied: outlives the connection) */
     uint8_t peer_addr[16];
     char request_id[65];
     uint8_t request_id_len;
@@ -114,7 +115,7 @@ struct http_ctx {
 };
 
 #define HTTP_MAX_LISTENERS 2
-#define HTTP_STATUS_SLOTS 32 /* per-route counters: known statuses, then "other" */
+#define HTTP_STATUS_SLOTS  32 /* per-route counters: known statuses, then "other" */
 
 /* Descriptors the admin listener keeps open in reserve: when the process runs out, it closes
  * one to accept an operator's connection, so /metrics and health still answer. */
@@ -125,7 +126,7 @@ struct http_ctx {
 typedef struct {
     int fd;
     bool accept_armed;
-    bool admin;              /* the operator listener: its own connection and descriptor reserve */
+    bool admin; /* the operator listener: its own connection and descriptor reserve */
     const router_t *router;
     /* out of descriptors (EMFILE/ENFILE): accepting pauses, with a doubling backoff */
     timer_entry_t resume;
@@ -154,7 +155,7 @@ struct http_server {
     uint32_t nfree;
     uint32_t next_unused;
     uint32_t open_conns;
-    uint32_t admin_conns;  /* open connections of the admin listener */
+    uint32_t admin_conns; /* open connections of the admin listener */
     /* connections whose cancel and close are not issued yet, oldest first (slot indices
      * linked through close_next): a turn issues at most HTTP_CLOSES_PER_TURN of them */
     uint32_t close_head, close_tail, nclose_queued;
@@ -164,7 +165,7 @@ struct http_server {
     http_ctx_t *dispatching; /* the request whose handler is running right now */
     uint64_t now_ns;         /* monotonic time of the latest receive */
     struct http_compressor *compressor;
-    buf_t zbuf;              /* compressed body of the response being written */
+    buf_t zbuf; /* compressed body of the response being written */
     char rid_prefix[9];
     uint64_t rid_counter;
     uint64_t log_counter;
@@ -173,7 +174,7 @@ struct http_server {
         uint64_t accepted, rejected, requests, bad_requests;
         uint64_t accept_fd_exhausted; /* accepts that failed with EMFILE/ENFILE */
         uint64_t internal_errors;     /* 500s: our own faults, never the client's data */
-        uint64_t by_class[6]; /* 1xx..5xx responses */
+        uint64_t by_class[6];         /* 1xx..5xx responses */
     } stats;
 };
 
@@ -232,7 +233,8 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type);
 
 /* Queues exactly this status, body and the headers added so far: no compression, no ETag
  * (for bodies that are already encoded, like a cache entry's variant). */
-void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body, size_t body_len);
+void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body,
+                      size_t body_len);
 
 /* Queues a JSON body given as a string (for constant bodies). */
 void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size_t len);
@@ -250,9 +252,9 @@ typedef struct {
     size_t query_len;
     const char *body; /* JSON */
     size_t body_len;
-    const char *request_id; /* 1-64 of [A-Za-z0-9._-] */
+    const char *request_id;      /* 1-64 of [A-Za-z0-9._-] */
     const char *idempotency_key; /* NULL: none */
-    http_sub_done_fn done;  /* called once with the answer (possibly before http_subrequest returns) */
+    http_sub_done_fn done;       /* called once with the answer (possibly before http_subrequest returns) */
     void *arg;
 } http_subrequest_t;
 

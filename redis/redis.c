@@ -126,7 +126,6 @@ static _Atomic uint32_t nclients;
 static void conn_reset(redis_client_t *cl, rconn_t *c, int status, const char *why);
 static void conn_connect(redis_client_t *cl, rconn_t *c);
 
-
 /* r->now_ms is read before the loop waits, so it can be a second old when a completion issues a
  * command: deadlines and backoffs read the clock itself (vDSO, no system call). */
 

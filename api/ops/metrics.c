@@ -24,8 +24,8 @@ static const router_t *routers[HTTP_MAX_LISTENERS];
 static time_t start_time;
 
 /* Prometheus buckets in seconds, written from the log-linear microsecond histograms. */
-static const double le_seconds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                    0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+static const double le_seconds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 static void label_escape(buf_t *b, const char *s)
 {
@@ -46,8 +46,8 @@ static void write_hist(buf_t *b, const char *metric, const char *labels, const h
         buf_printf(b, "%s_bucket{%s,le=\"%g\"} %llu\n", metric, labels, le_seconds[i],
                    (unsigned long long)hist_count_le(h, (uint64_t)(le_seconds[i] * 1e6)));
     buf_printf(b, "%s_bucket{%s,le=\"+Inf\"} %llu\n", metric, labels, (unsigned long long)h->count);
-    buf_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", metric, labels, (double)h->sum / 1e6, metric, labels,
-               (unsigned long long)h->count);
+    buf_printf(b, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", metric, labels, (double)h->sum / 1e6, metric,
+               labels, (unsigned long long)h->count);
 }
 
 static void write_routes(buf_t *b)
@@ -149,26 +149,27 @@ static void write_process(buf_t *b)
     }
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
                  (double)ru.ru_stime.tv_usec / 1e6;
-    buf_printf(b,
-               "# TYPE crmd_http_connections_open gauge\ncrmd_http_connections_open %llu\n"
-               "# TYPE crmd_http_connections_accepted_total counter\ncrmd_http_connections_accepted_total %llu\n"
-               "# TYPE crmd_http_connections_refused_total counter\ncrmd_http_connections_refused_total %llu\n"
-               "# TYPE crmd_http_bad_requests_total counter\ncrmd_http_bad_requests_total %llu\n"
-               "# HELP crmd_http_internal_errors_total 500s for our own faults (never the client's data)\n"
-               "# TYPE crmd_http_internal_errors_total counter\ncrmd_http_internal_errors_total %llu\n"
-               "# HELP crmd_http_accept_fd_exhausted_total accepts that failed for lack of file descriptors\n"
-               "# TYPE crmd_http_accept_fd_exhausted_total counter\ncrmd_http_accept_fd_exhausted_total %llu\n"
-               "# TYPE crmd_log_lines_dropped_total counter\ncrmd_log_lines_dropped_total %llu\n"
-               "# HELP crmd_log_lines_suppressed_total repeated lines folded into a summary line\n"
-               "# TYPE crmd_log_lines_suppressed_total counter\ncrmd_log_lines_suppressed_total %llu\n"
-               "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
-               "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
-               "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
-               (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
-               (unsigned long long)t.bad_requests, (unsigned long long)t.internal_errors,
-               (unsigned long long)t.accept_fd_exhausted,
-               (unsigned long long)log_dropped_total(), (unsigned long long)log_suppressed_total(), cpu,
-               rss_pages * sysconf(_SC_PAGESIZE), (long long)start_time);
+    buf_printf(
+        b,
+        "# TYPE crmd_http_connections_open gauge\ncrmd_http_connections_open %llu\n"
+        "# TYPE crmd_http_connections_accepted_total counter\ncrmd_http_connections_accepted_total %llu\n"
+        "# TYPE crmd_http_connections_refused_total counter\ncrmd_http_connections_refused_total %llu\n"
+        "# TYPE crmd_http_bad_requests_total counter\ncrmd_http_bad_requests_total %llu\n"
+        "# HELP crmd_http_internal_errors_total 500s for our own faults (never the client's data)\n"
+        "# TYPE crmd_http_internal_errors_total counter\ncrmd_http_internal_errors_total %llu\n"
+        "# HELP crmd_http_accept_fd_exhausted_total accepts that failed for lack of file descriptors\n"
+        "# TYPE crmd_http_accept_fd_exhausted_total counter\ncrmd_http_accept_fd_exhausted_total %llu\n"
+        "# TYPE crmd_log_lines_dropped_total counter\ncrmd_log_lines_dropped_total %llu\n"
+        "# HELP crmd_log_lines_suppressed_total repeated lines folded into a summary line\n"
+        "# TYPE crmd_log_lines_suppressed_total counter\ncrmd_log_lines_suppressed_total %llu\n"
+        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
+        (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
+        (unsigned long long)t.bad_requests, (unsigned long long)t.internal_errors,
+        (unsigned long long)t.accept_fd_exhausted, (unsigned long long)log_dropped_total(),
+        (unsigned long long)log_suppressed_total(), cpu, rss_pages * sysconf(_SC_PAGESIZE),
+        (long long)start_time);
 }
 
 static void write_cache(buf_t *b)
@@ -177,27 +178,28 @@ static void write_cache(buf_t *b)
     api_cache_counters(&k);
     redis_stats_t rs;
     redis_stats(&rs);
-    buf_printf(b,
-               "# TYPE crmd_cache_requests_total counter\n"
-               "crmd_cache_requests_total{result=\"l1_hit\"} %llu\n"
-               "crmd_cache_requests_total{result=\"l2_hit\"} %llu\n"
-               "crmd_cache_requests_total{result=\"l2_miss\"} %llu\n"
-               "crmd_cache_requests_total{result=\"l2_error\"} %llu\n"
-               "crmd_cache_requests_total{result=\"coalesced\"} %llu\n"
-               "crmd_cache_requests_total{result=\"bypass\"} %llu\n"
-               "# TYPE crmd_cache_fills_total counter\ncrmd_cache_fills_total %llu\n"
-               "# TYPE crmd_redis_connected gauge\ncrmd_redis_connected %u\n"
-               "# TYPE crmd_redis_clients gauge\ncrmd_redis_clients %u\n"
-               "# TYPE crmd_redis_commands_total counter\ncrmd_redis_commands_total %llu\n"
-               "# TYPE crmd_redis_errors_total counter\n"
-               "crmd_redis_errors_total{kind=\"reply\"} %llu\ncrmd_redis_errors_total{kind=\"timeout\"} %llu\n"
-               "crmd_redis_errors_total{kind=\"unavailable\"} %llu\n"
-               "# TYPE crmd_redis_reconnects_total counter\ncrmd_redis_reconnects_total %llu\n",
-               (unsigned long long)k.l1_hits, (unsigned long long)k.l2_hits, (unsigned long long)k.l2_misses,
-               (unsigned long long)k.l2_errors, (unsigned long long)k.coalesced, (unsigned long long)k.bypasses,
-               (unsigned long long)k.fills, rs.connected, rs.clients, (unsigned long long)rs.commands,
-               (unsigned long long)rs.errors, (unsigned long long)rs.timeouts, (unsigned long long)rs.unavailable,
-               (unsigned long long)rs.reconnects);
+    buf_printf(
+        b,
+        "# TYPE crmd_cache_requests_total counter\n"
+        "crmd_cache_requests_total{result=\"l1_hit\"} %llu\n"
+        "crmd_cache_requests_total{result=\"l2_hit\"} %llu\n"
+        "crmd_cache_requests_total{result=\"l2_miss\"} %llu\n"
+        "crmd_cache_requests_total{result=\"l2_error\"} %llu\n"
+        "crmd_cache_requests_total{result=\"coalesced\"} %llu\n"
+        "crmd_cache_requests_total{result=\"bypass\"} %llu\n"
+        "# TYPE crmd_cache_fills_total counter\ncrmd_cache_fills_total %llu\n"
+        "# TYPE crmd_redis_connected gauge\ncrmd_redis_connected %u\n"
+        "# TYPE crmd_redis_clients gauge\ncrmd_redis_clients %u\n"
+        "# TYPE crmd_redis_commands_total counter\ncrmd_redis_commands_total %llu\n"
+        "# TYPE crmd_redis_errors_total counter\n"
+        "crmd_redis_errors_total{kind=\"reply\"} %llu\ncrmd_redis_errors_total{kind=\"timeout\"} %llu\n"
+        "crmd_redis_errors_total{kind=\"unavailable\"} %llu\n"
+        "# TYPE crmd_redis_reconnects_total counter\ncrmd_redis_reconnects_total %llu\n",
+        (unsigned long long)k.l1_hits, (unsigned long long)k.l2_hits, (unsigned long long)k.l2_misses,
+        (unsigned long long)k.l2_errors, (unsigned long long)k.coalesced, (unsigned long long)k.bypasses,
+        (unsigned long long)k.fills, rs.connected, rs.clients, (unsigned long long)rs.commands,
+        (unsigned long long)rs.errors, (unsigned long long)rs.timeouts, (unsigned long long)rs.unavailable,
+        (unsigned long long)rs.reconnects);
     cache_t *c = tcache_l1();
     if (!c)
         return;
@@ -209,32 +211,38 @@ static void write_cache(buf_t *b)
     for (size_t m = 0; m < ARRAY_LEN(names); m++) {
         buf_printf(b, "# TYPE crmd_cache_%s_total counter\n", names[m]);
         for (int t = 0; t < CACHE_TIER_COUNT; t++) {
-            uint64_t v = m == 0 ? st[t].hits : m == 1 ? st[t].misses : m == 2 ? st[t].evictions
-                       : m == 3 ? st[t].expirations : st[t].invalidations;
+            uint64_t v = m == 0   ? st[t].hits
+                         : m == 1 ? st[t].misses
+                         : m == 2 ? st[t].evictions
+                         : m == 3 ? st[t].expirations
+                                  : st[t].invalidations;
             buf_printf(b, "crmd_cache_%s_total{tier=\"l1\",class=\"%s\"} %llu\n", names[m], tiers[t],
                        (unsigned long long)v);
         }
     }
     buf_append_lit(b, "# TYPE crmd_cache_entries gauge\n");
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
-        buf_printf(b, "crmd_cache_entries{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t], (unsigned long long)st[t].entries);
+        buf_printf(b, "crmd_cache_entries{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t],
+                   (unsigned long long)st[t].entries);
     buf_append_lit(b, "# TYPE crmd_cache_bytes gauge\n");
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
-        buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t], (unsigned long long)st[t].bytes);
+        buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t],
+                   (unsigned long long)st[t].bytes);
 }
 
 static void write_ratelimit(buf_t *b)
 {
     rl_stats_t st;
     rl_stats(&st);
-    buf_printf(b,
-               "# TYPE crmd_ratelimit_allowed_total counter\ncrmd_ratelimit_allowed_total %llu\n"
-               "# TYPE crmd_ratelimit_whitelisted_total counter\ncrmd_ratelimit_whitelisted_total %llu\n"
-               "# TYPE crmd_ratelimit_local_fallback_total counter\ncrmd_ratelimit_local_fallback_total %llu\n"
-               "# TYPE crmd_ratelimit_redis_commands_total counter\ncrmd_ratelimit_redis_commands_total %llu\n"
-               "# TYPE crmd_ratelimit_rejected_total counter\n",
-               (unsigned long long)st.allowed, (unsigned long long)st.whitelisted,
-               (unsigned long long)st.redis_fallback, (unsigned long long)st.redis_commands);
+    buf_printf(
+        b,
+        "# TYPE crmd_ratelimit_allowed_total counter\ncrmd_ratelimit_allowed_total %llu\n"
+        "# TYPE crmd_ratelimit_whitelisted_total counter\ncrmd_ratelimit_whitelisted_total %llu\n"
+        "# TYPE crmd_ratelimit_local_fallback_total counter\ncrmd_ratelimit_local_fallback_total %llu\n"
+        "# TYPE crmd_ratelimit_redis_commands_total counter\ncrmd_ratelimit_redis_commands_total %llu\n"
+        "# TYPE crmd_ratelimit_rejected_total counter\n",
+        (unsigned long long)st.allowed, (unsigned long long)st.whitelisted,
+        (unsigned long long)st.redis_fallback, (unsigned long long)st.redis_commands);
     for (int c = 0; c < RL_NCLASS; c++)
         buf_printf(b, "crmd_ratelimit_rejected_total{class=\"%s\"} %llu\n", rl_class_name(c),
                    (unsigned long long)st.rejected[c]);

@@ -45,13 +45,14 @@ static void l2_done(void *arg, int64_t n, bool ok)
     clear_t *c = arg;
     if (!ok && c->l2_only) {
         http_add_header(c->ctx, LIT("Retry-After"), LIT("2"));
-        api_respond_problem(c->ctx, 503, "service-unavailable", "Redis is unavailable: the L2 cache was not cleared",
-                            NULL);
+        api_respond_problem(c->ctx, 503, "service-unavailable",
+                            "Redis is unavailable: the L2 cache was not cleared", NULL);
         return;
     }
     if (!ok) {
         /* L1 here is clear; Redis could not be reached for its part */
-        log_fields(LOG_WARN, "clear-cache: Redis unavailable, L2 not cleared", "request_id", c->ctx->request_id, NULL);
+        log_fields(LOG_WARN, "clear-cache: Redis unavailable, L2 not cleared", "request_id",
+                   c->ctx->request_id, NULL);
         http_add_header(c->ctx, LIT("Warning"), LIT("199 crmd \"L2 (Redis) unavailable: not cleared\""));
     }
     respond_cleared(c->ctx, c->l1_cleared + n);
@@ -80,7 +81,8 @@ static bool tag_of_org(const char *tag, size_t n, int64_t org_id)
 
 /* A row tag "<resource>:<id>" the caller may clear when the row is its organization's. */
 static db_stmt_t row_owned_stmt;
-static const char *const row_kinds[] = {"company", "contact", "deal", "activity", "task", "user", "stage", NULL};
+static const char *const row_kinds[] = {"company", "contact", "deal",  "activity",
+                                        "task",    "user",    "stage", NULL};
 
 /* The id of a row tag of a known kind, or 0. */
 static int64_t row_tag_id(const char *tag, size_t n, size_t *kind_len)
@@ -165,8 +167,9 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
     int64_t row_id = 0;
     if (which == S_TAG && tag && auth && tag_ok(tag, tl) && !tag_of_org(tag, tl, auth->org_id) &&
         !(row_id = row_tag_id(tag, tl, &kind_len)))
-        api_errors_add(&errs, LIT("tag"), "must be a tag of your organization: org:<id>[:...] or "
-                                          "<resource>:<id> of one of its rows");
+        api_errors_add(&errs, LIT("tag"),
+                       "must be a tag of your organization: org:<id>[:...] or "
+                       "<resource>:<id> of one of its rows");
     if (errs.n) {
         api_respond_problem(ctx, 422, "validation-failed", "the body is not valid", &errs);
         return;
@@ -194,7 +197,8 @@ static void clear_cache(http_ctx_t *ctx, const api_auth_t *auth)
         char canon[64];
         int cn = snprintf(canon, sizeof(canon), "%.*s:%lld", (int)kind_len, tag, (long long)row_id);
         rc->tag = arena_strndup(&ctx->arena, canon, (size_t)cn);
-        const char *params[3] = {arena_strndup(&ctx->arena, tag, kind_len), rc->tag + kind_len + 1, auth->org_id_s};
+        const char *params[3] = {arena_strndup(&ctx->arena, tag, kind_len), rc->tag + kind_len + 1,
+                                 auth->org_id_s};
         db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
         db_batch_add(b, row_owned_stmt, 3, params);
         db_batch_submit(b, row_owned_done, rc);
@@ -229,15 +233,17 @@ static void clear_cache_operator(http_ctx_t *ctx)
 
 void api_performance_routes(router_t *rt)
 {
-    row_owned_stmt = db_stmt("SELECT CASE $1::text"
-                             " WHEN 'company' THEN EXISTS (SELECT 1 FROM companies WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " WHEN 'contact' THEN EXISTS (SELECT 1 FROM contacts WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " WHEN 'deal' THEN EXISTS (SELECT 1 FROM deals WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " WHEN 'activity' THEN EXISTS (SELECT 1 FROM activities WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " WHEN 'task' THEN EXISTS (SELECT 1 FROM tasks WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " WHEN 'user' THEN EXISTS (SELECT 1 FROM users WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " WHEN 'stage' THEN EXISTS (SELECT 1 FROM stages WHERE id = $2::bigint AND org_id = $3::bigint)"
-                             " ELSE false END");
+    row_owned_stmt = db_stmt(
+        "SELECT CASE $1::text"
+        " WHEN 'company' THEN EXISTS (SELECT 1 FROM companies WHERE id = $2::bigint AND org_id = $3::bigint)"
+        " WHEN 'contact' THEN EXISTS (SELECT 1 FROM contacts WHERE id = $2::bigint AND org_id = $3::bigint)"
+        " WHEN 'deal' THEN EXISTS (SELECT 1 FROM deals WHERE id = $2::bigint AND org_id = $3::bigint)"
+        " WHEN 'activity' THEN EXISTS (SELECT 1 FROM activities WHERE id = $2::bigint AND org_id = "
+        "$3::bigint)"
+        " WHEN 'task' THEN EXISTS (SELECT 1 FROM tasks WHERE id = $2::bigint AND org_id = $3::bigint)"
+        " WHEN 'user' THEN EXISTS (SELECT 1 FROM users WHERE id = $2::bigint AND org_id = $3::bigint)"
+        " WHEN 'stage' THEN EXISTS (SELECT 1 FROM stages WHERE id = $2::bigint AND org_id = $3::bigint)"
+        " ELSE false END");
     api_route(rt, HTTP_POST, "/api/performance/clear-cache", clear_cache, ROUTE_ADMIN, ROUTE_CLASS_EXPENSIVE,
               "POST /api/performance/clear-cache");
 }

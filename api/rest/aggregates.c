@@ -488,6 +488,6 @@ void api_aggregates_routes(router_t *rt)
     api_route_cached(rt, HTTP_GET, "/api/companies/{id}/analytics", analytics, 0, ROUTE_CLASS_EXPENSIVE,
                      "GET /api/companies/{id}/analytics", &analytics_cache);
     /* API.md names dashboard, pipeline-stats, analytics and performance as expensive */
-    api_route_cached(rt, HTTP_GET, "/api/companies/{id}/deals-summary", deals_summary, 0,
-                     ROUTE_CLASS_NORMAL, "GET /api/companies/{id}/deals-summary", &summary_cache);
+    api_route_cached(rt, HTTP_GET, "/api/companies/{id}/deals-summary", deals_summary, 0, ROUTE_CLASS_NORMAL,
+                     "GET /api/companies/{id}/deals-summary", &summary_cache);
 }

@@ -45,7 +45,7 @@ struct batch {
     http_ctx_t *ctx;
     op_t ops[BATCH_MAX];
     int n;
-    int next;      /* first operation not started */
+    int next; /* first operation not started */
     int in_flight;
     bool answering;
 };
@@ -54,7 +54,6 @@ static bool is_write(http_method_t m)
 {
     return m != HTTP_GET && m != HTTP_HEAD;
 }
-
 
 static void pump(batch_t *bt);
 
@@ -159,8 +158,8 @@ static http_method_t parse_method(const char *s)
     static const struct {
         const char *name;
         http_method_t m;
-    } methods[] = {{"GET", HTTP_GET},     {"HEAD", HTTP_HEAD},     {"POST", HTTP_POST},
-                   {"PUT", HTTP_PUT},     {"PATCH", HTTP_PATCH},   {"DELETE", HTTP_DELETE}};
+    } methods[] = {{"GET", HTTP_GET}, {"HEAD", HTTP_HEAD},   {"POST", HTTP_POST},
+                   {"PUT", HTTP_PUT}, {"PATCH", HTTP_PATCH}, {"DELETE", HTTP_DELETE}};
     for (size_t i = 0; i < ARRAY_LEN(methods); i++)
         if (strcmp(s, methods[i].name) == 0)
             return methods[i].m;
@@ -314,7 +313,8 @@ static void batch(http_ctx_t *ctx, const api_auth_t *auth)
      * a key of its own, derived from the batch's and the operation's id */
     if (ctx->req.idempotency_key.len) {
         unsigned char d[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256(d, (const unsigned char *)ctx->req.idempotency_key.p, ctx->req.idempotency_key.len);
+        crypto_hash_sha256(d, (const unsigned char *)ctx->req.idempotency_key.p,
+                           ctx->req.idempotency_key.len);
         char hex[33];
         sodium_bin2hex(hex, sizeof(hex), d, 16);
         for (int i = 0; i < bt->n; i++) {

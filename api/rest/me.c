@@ -60,8 +60,9 @@ static void me(http_ctx_t *ctx, const api_auth_t *auth)
 
 void api_me_routes(router_t *rt)
 {
-    me_stmt = db_stmt("SELECT u.id, u.name, u.email, u.role, " TS("u.created_at") ", o.id, o.name, o.tier "
-                      "FROM users u JOIN organizations o ON o.id = u.org_id "
-                      "WHERE u.org_id = $1 AND u.id = $2");
+    me_stmt = db_stmt("SELECT u.id, u.name, u.email, u.role, " TS(
+        "u.created_at") ", o.id, o.name, o.tier "
+                        "FROM users u JOIN organizations o ON o.id = u.org_id "
+                        "WHERE u.org_id = $1 AND u.id = $2");
     api_route(rt, HTTP_GET, "/api/me", me, 0, ROUTE_CLASS_NORMAL, "GET /api/me");
 }

@@ -51,7 +51,7 @@ typedef struct resource {
     int p_cursor, p_sort, p_q, p_extra, p_filter0;
     api_param_t get_spec[1];
     size_t nget_spec;
-    db_stmt_t get_stmt[2]; /* without, with the extra */
+    db_stmt_t get_stmt[2];            /* without, with the extra */
     char list_name[48], get_name[56]; /* "GET /api/companies[/{id}]": route names; patterns after "GET " */
 } resource_t;
 
@@ -70,8 +70,8 @@ static void derive_extra(resource_t *res)
     for (size_t e = 0; e < s->nembeds; e++) {
         const schema_embed_t *em = &s->embeds[e];
         const schema_res_t *target = schema_by_table(schema_col(s, em->fk)->ref);
-        buf_printf(&join, " LEFT JOIN %s %s ON %s.org_id = t.org_id AND %s.id = t.%s", target->table, em->alias,
-                   em->alias, em->alias, em->fk);
+        buf_printf(&join, " LEFT JOIN %s %s ON %s.org_id = t.org_id AND %s.id = t.%s", target->table,
+                   em->alias, em->alias, em->alias, em->fk);
         for (int c = 0; c < SCHEMA_EMBED_COLS && em->cols[c]; c++) {
             const schema_col_t *col = schema_col(target, em->cols[c]);
             if (!col || n == MAX_EXTRA)

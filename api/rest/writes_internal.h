@@ -46,7 +46,8 @@ typedef struct wres {
     int f_contact, f_deal, f_stage, f_owner;
     const char *uniq_field; /* the field a unique violation names, or NULL */
     db_stmt_t create, update, preread, replay, del_final;
-    db_stmt_t del_lock; /* locks the row first: a delete then cannot be refused after its dependents changed */
+    db_stmt_t
+        del_lock; /* locks the row first: a delete then cannot be refused after its dependents changed */
     db_stmt_t dep_stmts[W_MAX_DEPS];
     char post_name[48], patch_name[56], delete_name[56]; /* route names; patterns after the method */
 } wres_t;

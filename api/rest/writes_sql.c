@@ -22,8 +22,9 @@ db_stmt_t g_w_claim, g_w_release;
 
 /* The members of the request envelopes (batch, bulk, clear-cache) whose values say what was
  * asked, not what was sent: loggable like the resources' own fields. */
-static const char *const envelope_fields[] = {"id", "method", "path", "query", "body", "operation", "dealIds",
-                                              "updates", "scope", "tag", "type", "payload", NULL};
+static const char *const envelope_fields[] = {"id",        "method",  "path",    "query", "body",
+                                              "operation", "dealIds", "updates", "scope", "tag",
+                                              "type",      "payload", NULL};
 
 bool api_field_loggable(const char *name, size_t n)
 {
@@ -299,9 +300,9 @@ void writes_sql_init(void)
                 continue;
             if (res->nfields == W_MAX_FIELDS)
                 die("writes: %s has too many fields", res->plural);
-            res->fields[res->nfields++] = (wfield_t){col->name, col->w,        col->required,    col->nullable,
-                                                     col->max,  col->enums,    col->ref,         col->ins_default,
-                                                     col->on_stage};
+            res->fields[res->nfields++] =
+                (wfield_t){col->name,  col->w,   col->required,    col->nullable, col->max,
+                           col->enums, col->ref, col->ins_default, col->on_stage};
             if (col->unique)
                 res->uniq_field = col->name;
         }
@@ -309,8 +310,8 @@ void writes_sql_init(void)
             die("writes: %s has too many dependents", res->plural);
         const char *fk;
         if (schema_stats_parent(sr, &fk) && strcmp(fk, "company_id") != 0)
-            die("writes: %s: statistics counted through %s (the statements know company_id only)", res->plural,
-                fk);
+            die("writes: %s: statistics counted through %s (the statements know company_id only)",
+                res->plural, fk);
         res->nrefs = 0;
         for (size_t i = 0; i < res->nfields; i++)
             res->nrefs += res->fields[i].kind == W_REF;

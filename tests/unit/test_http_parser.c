@@ -483,14 +483,29 @@ TEST(host_rules)
 TEST(host_values_table)
 {
     static const char *const good[] = {
-        "a", "example.com", "EXAMPLE.com.", "127.0.0.1", "127.0.0.1:80", "localhost:8080", "a:",
-        "a:65535", "[::1]", "[::1]:443", "[2001:db8::7]", "[v1.fe]", "xn--bcher-kva.example", "a%20b",
-        "a-b_c~d", "a!$&'()*+;=", "0.0.0.0=5000",
+        "a",
+        "example.com",
+        "EXAMPLE.com.",
+        "127.0.0.1",
+        "127.0.0.1:80",
+        "localhost:8080",
+        "a:",
+        "a:65535",
+        "[::1]",
+        "[::1]:443",
+        "[2001:db8::7]",
+        "[v1.fe]",
+        "xn--bcher-kva.example",
+        "a%20b",
+        "a-b_c~d",
+        "a!$&'()*+;=",
+        "0.0.0.0=5000",
     };
     static const char *const bad[] = {
-        "", " ", ":80", ":", "a b", "a,b", "user@a", "a:80:90", "a:123456", "a:65536", "a:8x", "a:-1",
-        "[::1", "::1]", "[]", "[::1]x", "[g::1]", "a%2", "a%zz", "a/b", "a?b", "a#b", "a\"b",
-        "a<b", "a{b}", "a\\b", "a^b", "a|b", "a`b", "[::1]:99999", "\x80", "\xc3\xa9.example",
+        "",         " ",       ":80",  ":",    "a b",  "a,b",         "user@a", "a:80:90",
+        "a:123456", "a:65536", "a:8x", "a:-1", "[::1", "::1]",        "[]",     "[::1]x",
+        "[g::1]",   "a%2",     "a%zz", "a/b",  "a?b",  "a#b",         "a\"b",   "a<b",
+        "a{b}",     "a\\b",    "a^b",  "a|b",  "a`b",  "[::1]:99999", "\x80",   "\xc3\xa9.example",
     };
     char head[256];
     for (size_t i = 0; i < (sizeof(good) / sizeof(good[0])); i++) {

@@ -6,9 +6,11 @@
 
 TEST(field_names)
 {
-    const char *yes[] = {"password", "Password", "new_password", "accessToken", "api_key", "apiKey", "client_secret",
-                         "card_number", "ssn", "pin", "PIN", "cvv", "Authorization", "session_cookie"};
-    const char *no[] = {"name", "email", "shipping", "spinner", "domain", "opinion", "value", "cardinality_x"};
+    const char *yes[] = {"password", "Password",      "new_password",  "accessToken",   "api_key",
+                         "apiKey",   "client_secret", "card_number",   "ssn",           "pin",
+                         "PIN",      "cvv",           "Authorization", "session_cookie"};
+    const char *no[] = {"name",   "email",   "shipping", "spinner",
+                        "domain", "opinion", "value",    "cardinality_x"};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (!log_mask_field(yes[i], strlen(yes[i])))
             printf("  not masked: %s\n", yes[i]);
@@ -34,14 +36,16 @@ TEST(only_declared_fields_keep_their_values)
 {
     log_mask_set_loggable(declared);
     buf_t b = BUF_INIT;
-    const char *in = "{\"name\":\"Acme\",\"password\":\"hunter2\",\"nested\":{\"token\":{\"a\":1},\"ok\":[1,\"x\"]},"
-                     "\"zq\":\"crmd_abcdefgh_secret\",\"n\":12345,\"arr\":[\"s3cr3t\"]}";
+    const char *in =
+        "{\"name\":\"Acme\",\"password\":\"hunter2\",\"nested\":{\"token\":{\"a\":1},\"ok\":[1,\"x\"]},"
+        "\"zq\":\"crmd_abcdefgh_secret\",\"n\":12345,\"arr\":[\"s3cr3t\"]}";
     log_mask_json(&b, in, strlen(in));
     /* "password" is declared here but looks like a secret: still only its shape */
-    CHECK_STRN(b.data, b.len,
-               "{\"name\":\"Acme\",\"password\":{\"type\":\"string\",\"len\":7},\"nested\":{\"token\":{\"type\":"
-               "\"object\",\"len\":1},\"ok\":[1,\"x\"]},\"zq\":{\"type\":\"string\",\"len\":20},\"n\":{\"type\":"
-               "\"number\",\"len\":5},\"arr\":{\"type\":\"array\",\"len\":1}}");
+    CHECK_STRN(
+        b.data, b.len,
+        "{\"name\":\"Acme\",\"password\":{\"type\":\"string\",\"len\":7},\"nested\":{\"token\":{\"type\":"
+        "\"object\",\"len\":1},\"ok\":[1,\"x\"]},\"zq\":{\"type\":\"string\",\"len\":20},\"n\":{\"type\":"
+        "\"number\",\"len\":5},\"arr\":{\"type\":\"array\",\"len\":1}}");
     buf_free(&b);
 }
 
@@ -49,13 +53,16 @@ TEST(only_declared_fields_keep_their_values)
 TEST(undeclared_values_never_logged_whatever_the_name)
 {
     log_mask_set_loggable(declared);
-    static const char *const names[] = {"x", "k", "pw", "pass", "auth", "bearer", "sesame", "apiKey", "ApiKey",
-                                        "key", "client_secret", "refresh", "otp", "mfa", "hash", "salt", "sig",
-                                        "signature", "private", "creds", "login", "p", "value", "data", "note"};
+    static const char *const names[] = {"x",       "k",      "pw",     "pass", "auth",          "bearer",
+                                        "sesame",  "apiKey", "ApiKey", "key",  "client_secret", "refresh",
+                                        "otp",     "mfa",    "hash",   "salt", "sig",           "signature",
+                                        "private", "creds",  "login",  "p",    "value",         "data",
+                                        "note"};
     int leaks = 0;
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char in[256];
-        snprintf(in, sizeof(in), "[{\"body\":{\"%s\":\"SECRET-%zu-VALUE\",\"deep\":{\"%s\":[\"SECRET-%zu-VALUE\"]}}}]",
+        snprintf(in, sizeof(in),
+                 "[{\"body\":{\"%s\":\"SECRET-%zu-VALUE\",\"deep\":{\"%s\":[\"SECRET-%zu-VALUE\"]}}}]",
                  names[i], i, names[i], i);
         buf_t b = BUF_INIT;
         log_mask_json(&b, in, strlen(in));

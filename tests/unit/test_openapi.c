@@ -196,9 +196,9 @@ TEST(problem_types_are_listed)
     build();
     const json_value_t *types = json_object_get(
         json_object_get(
-            json_object_get(json_object_get(json_object_get(json_object_get(root, "components"), "schemas"),
-                                            "Problem"),
-                            "properties"),
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(root, "components"), "schemas"), "Problem"),
+                "properties"),
             "type"),
         "enum");
     CHECK(json_array_len(types) >= 20);

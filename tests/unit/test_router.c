@@ -1,8 +1,14 @@
 #include "http/router.h"
 #include "test.h"
 
-static void h_a(http_ctx_t *c) { (void)c; }
-static void h_b(http_ctx_t *c) { (void)c; }
+static void h_a(http_ctx_t *c)
+{
+    (void)c;
+}
+static void h_b(http_ctx_t *c)
+{
+    (void)c;
+}
 
 static router_t *make(void)
 {
@@ -87,9 +93,18 @@ TEST(misses)
     http_str_t p[ROUTER_MAX_PARAMS];
     int np;
     uint32_t allowed;
-    const char *misses[] = {"/api",          "/api/",          "/api/health/",   "/api/companies/",
-                            "/api//health",  "/api/companies/1/", "/api/companies/1/x", "/nope",
-                            "api/health",    "/api/healthz",   "/api/heal",      "//"};
+    const char *misses[] = {"/api",
+                            "/api/",
+                            "/api/health/",
+                            "/api/companies/",
+                            "/api//health",
+                            "/api/companies/1/",
+                            "/api/companies/1/x",
+                            "/nope",
+                            "api/health",
+                            "/api/healthz",
+                            "/api/heal",
+                            "//"};
     for (size_t i = 0; i < sizeof(misses) / sizeof(misses[0]); i++) {
         const http_route_t *r = m(rt, HTTP_GET, misses[i], p, &np, &allowed);
         if (r)
