@@ -7,11 +7,11 @@
  */
 #include "api/auth.h"
 #include "core/common.h"
+#include "core/crypto.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "db/db.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,10 +149,8 @@ void api_auth_lookup(http_ctx_t *ctx, api_auth_lookup_t *l, api_auth_done_fn don
     l->ctx = ctx;
     l->done = done;
     l->arg = arg;
-    unsigned char digest[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256(digest, (const unsigned char *)l->key, l->key_len);
-    char hex[2 + 2 * crypto_hash_sha256_BYTES + 1] = "\\x";
-    sodium_bin2hex(hex + 2, sizeof(hex) - 2, digest, sizeof(digest));
+    char hex[SEC_SHA256_PG_LEN + 1];
+    sec_sha256_pg(hex, l->key, l->key_len);
     const char *params[1] = {hex};
     db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
     db_batch_add(b, lookup_stmt, 1, params);

@@ -8,21 +8,19 @@
  * requires every byte to be accounted for, so a truncated or padded plaintext never parses.
  */
 #include "api/cursor.h"
+#include "core/crypto.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/log.h"
 
 #include <pthread.h>
-#include <sodium.h>
 #include <string.h>
 
 #define CURSOR_VERSION 1
 #define NO_SECOND      0xffffu
 #define HEAD_BYTES     19
 #define PLAIN_MAX      (HEAD_BYTES + 4 + 2 * CURSOR_TEXT_MAX)
-#define NONCE_BYTES    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define TAG_BYTES      crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define SEALED_MAX     (NONCE_BYTES + PLAIN_MAX + TAG_BYTES)
+#define SEALED_MAX     (PLAIN_MAX + SEC_SEAL_EXTRA)
 
 static const unsigned char cursor_ad[] = "crmd-cursor";
 
@@ -55,16 +53,12 @@ static unsigned get_u16(const unsigned char *p)
 
 void cursor_key_derive(cursor_key_t *key, const char *secret, size_t n)
 {
-    if (sodium_init() < 0)
-        die("libsodium failed to initialize");
-    crypto_generichash(key->k, sizeof(key->k), (const unsigned char *)secret, n, NULL, 0);
+    sec_key_derive(key->k, secret, n);
 }
 
 void cursor_key_random(cursor_key_t *key)
 {
-    if (sodium_init() < 0)
-        die("libsodium failed to initialize");
-    randombytes_buf(key->k, sizeof(key->k));
+    sec_random(key->k, sizeof(key->k));
 }
 
 static cursor_key_t process_key;
@@ -89,28 +83,28 @@ const cursor_key_t *cursor_process_key(void)
 }
 
 /* Feeds one field with its length in front, so no two field lists hash alike. */
-static void hash_field(crypto_generichash_state *st, const void *p, size_t n)
+static void hash_field(sec_hash_ctx_t *st, const void *p, size_t n)
 {
     unsigned char len[8];
     put_u64(len, (uint64_t)n);
-    crypto_generichash_update(st, len, sizeof(len));
+    sec_hash_update(st, len, sizeof(len));
     if (n)
-        crypto_generichash_update(st, p, n);
+        sec_hash_update(st, p, n);
 }
 
 uint64_t cursor_binding(int64_t org_id, const char *resource, const char *filters, size_t filters_len,
                         const char *sort, const char *q, size_t q_len)
 {
-    crypto_generichash_state st;
+    sec_hash_ctx_t st;
     unsigned char org[8], out[8];
-    crypto_generichash_init(&st, NULL, 0, sizeof(out));
+    sec_hash_init(&st, sizeof(out));
     put_u64(org, (uint64_t)org_id);
     hash_field(&st, org, sizeof(org));
     hash_field(&st, resource, strlen(resource));
     hash_field(&st, filters, filters_len);
     hash_field(&st, sort, strlen(sort));
     hash_field(&st, q, q ? q_len : 0);
-    crypto_generichash_final(&st, out, sizeof(out));
+    sec_hash_final(&st, out);
     return get_u64(out);
 }
 
@@ -170,17 +164,9 @@ size_t cursor_seal(const cursor_key_t *key, const cursor_t *c, char *out, size_t
     size_t n = encode_plain(c, plain);
     if (!n)
         return 0;
-    randombytes_buf(sealed, NONCE_BYTES);
-    unsigned long long clen;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + NONCE_BYTES, &clen, plain, n, cursor_ad,
-                                               sizeof(cursor_ad) - 1, NULL, sealed, key->k);
-    sodium_memzero(plain, sizeof(plain));
-    size_t total = NONCE_BYTES + (size_t)clen;
-    size_t need = sodium_base64_ENCODED_LEN(total, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    if (cap < need)
-        return 0;
-    sodium_bin2base64(out, cap, sealed, total, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    return strlen(out);
+    sec_seal(sealed, plain, n, cursor_ad, sizeof(cursor_ad) - 1, key->k);
+    sec_wipe(plain, sizeof(plain));
+    return sec_b64url_encode(out, cap, sealed, n + SEC_SEAL_EXTRA);
 }
 
 /* Reads a u16-prefixed text at *o into scratch; false when it does not fit the plaintext. */
@@ -256,26 +242,15 @@ bool cursor_open(const cursor_key_t *key, const char *token, size_t n, uint64_t 
                  char *scratch, size_t scratch_cap)
 {
     unsigned char sealed[SEALED_MAX], plain[PLAIN_MAX];
-    size_t len;
     if (n == 0 || n >= CURSOR_TOKEN_MAX || scratch_cap < n)
         return false;
-    if (sodium_base642bin(sealed, sizeof(sealed), token, n, NULL, &len, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    /* only the canonical spelling of the bytes opens: no two tokens give the same cursor */
+    long len = sec_b64url_decode(sealed, sizeof(sealed), token, n);
+    if (len < (long)(SEC_SEAL_EXTRA + HEAD_BYTES))
         return false;
-    if (len < NONCE_BYTES + TAG_BYTES + HEAD_BYTES)
+    if (!sec_open(plain, sealed, (size_t)len, cursor_ad, sizeof(cursor_ad) - 1, key->k))
         return false;
-    /* libsodium ignores the unused low bits of the last character: only the canonical spelling
-     * of the bytes is accepted, so no two tokens open to the same cursor */
-    char canon[CURSOR_TOKEN_MAX];
-    sodium_bin2base64(canon, sizeof(canon), sealed, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    if (strlen(canon) != n || memcmp(canon, token, n) != 0)
-        return false;
-    unsigned long long plen;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, sealed + NONCE_BYTES,
-                                                   len - NONCE_BYTES, cursor_ad, sizeof(cursor_ad) - 1,
-                                                   sealed, key->k) != 0)
-        return false;
-    bool ok = decode_plain(plain, (size_t)plen, c, scratch) && c->binding == binding;
-    sodium_memzero(plain, sizeof(plain));
+    bool ok = decode_plain(plain, (size_t)len - SEC_SEAL_EXTRA, c, scratch) && c->binding == binding;
+    sec_wipe(plain, sizeof(plain));
     return ok;
 }

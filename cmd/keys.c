@@ -1,5 +1,5 @@
 /*
- * API keys: "crmd_<8-char prefix>_<32-char secret>", random from libsodium; only the SHA-256
+ * API keys: "crmd_<8-char prefix>_<32-char secret>", random (core/crypto); only the SHA-256
  * of the whole key and its prefix are stored. Used by `crmd keys create|revoke` and by the
  * seed's demo keys.
  */
@@ -7,8 +7,8 @@
 #include "cmd/cmd.h"
 #include "core/config.h"
 #include "cmd/cli.h"
+#include "core/crypto.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,7 @@ static void random_alnum(char *out, size_t n)
     unsigned char b[64];
     size_t i = 0;
     while (i < n) {
-        randombytes_buf(b, sizeof(b));
+        sec_random(b, sizeof(b));
         for (size_t j = 0; j < sizeof(b) && i < n; j++)
             if (b[j] < 248)
                 out[i++] = alphabet[b[j] % 62];
@@ -31,13 +31,13 @@ static void random_alnum(char *out, size_t n)
 void key_make(api_key_gen_t *k)
 {
     char secret[33];
-    unsigned char hash[crypto_hash_sha256_BYTES];
+    uint8_t hash[SEC_SHA256_BYTES];
     random_alnum(k->prefix, KEY_PREFIX_LEN);
     random_alnum(secret, 32);
     snprintf(k->key, sizeof(k->key), "crmd_%s_%s", k->prefix, secret);
-    crypto_hash_sha256(hash, (const unsigned char *)k->key, strlen(k->key));
-    sodium_bin2hex(k->hash_hex, sizeof(k->hash_hex), hash, sizeof(hash));
-    sodium_memzero(secret, sizeof(secret));
+    sec_sha256(hash, k->key, strlen(k->key));
+    sec_hex(k->hash_hex, hash, sizeof(hash));
+    sec_wipe(secret, sizeof(secret));
 }
 
 /* Inserts k for user_id; the server's SQLSTATE into code (may be NULL) on failure. */
@@ -72,10 +72,6 @@ int keys_create(const char *conninfo, int64_t org_id, const char *role, char *ke
     }
     if (n <= KEY_LEN) {
         fprintf(stderr, "crmd keys: key buffer too small\n");
-        return 1;
-    }
-    if (sodium_init() < 0) {
-        fprintf(stderr, "crmd keys: libsodium failed to initialize\n");
         return 1;
     }
     PGconn *conn = cli_connect(conninfo, "keys");
@@ -127,7 +123,7 @@ int keys_create(const char *conninfo, int64_t org_id, const char *role, char *ke
     }
     if (rc)
         PQclear(PQexec(conn, "ROLLBACK"));
-    sodium_memzero(&k, sizeof(k));
+    sec_wipe(&k, sizeof(k));
     PQfinish(conn);
     return rc;
 }

@@ -3,10 +3,11 @@
 #define CRMD_CMD_KEYS_H
 
 #include <libpq-fe.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/crypto.h"
 
 #define KEY_LEN        46 /* crmd_ + 8 + _ + 32 */
 #define KEY_PREFIX_LEN 8
@@ -15,7 +16,7 @@
 typedef struct api_key_gen {
     char key[KEY_LEN + 1];
     char prefix[KEY_PREFIX_LEN + 1];
-    char hash_hex[crypto_hash_sha256_BYTES * 2 + 1];
+    char hash_hex[SEC_SHA256_BYTES * 2 + 1];
 } api_key_gen_t;
 
 /* Makes a random key. */

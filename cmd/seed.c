@@ -5,12 +5,12 @@
 #include "cmd/keys.h"
 #include "db/migrate.h"
 #include "core/common.h"
+#include "core/crypto.h"
 #include "core/timestamp.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
 #include <math.h>
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1082,10 +1082,6 @@ int seed_run(const char *conninfo, double scale, const char *keys_out_path)
         fprintf(stderr, "crmd seed: --scale must be > 0 and <= 1000\n");
         return 1;
     }
-    if (sodium_init() < 0) {
-        fprintf(stderr, "crmd seed: libsodium failed to initialize\n");
-        return 1;
-    }
     if (!keys_out_path)
         keys_out_path = getenv("CRMD_KEYS_OUT");
     if (!keys_out_path || !*keys_out_path) {
@@ -1152,7 +1148,7 @@ rollback:
 out:
     if (s.conn)
         PQfinish(s.conn);
-    sodium_memzero(keys, sizeof(keys));
+    sec_wipe(keys, sizeof(keys));
     free(s.companies);
     free(s.contacts);
     free(s.deals);

@@ -11,11 +11,11 @@
 #include "api/auth.h"
 #include "api/route.h"
 #include "api/common.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/json_read.h"
 #include "core/log.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -312,11 +312,10 @@ static void batch(http_ctx_t *ctx, const api_auth_t *auth)
     /* a batch replayed with its Idempotency-Key replays each write: every write operation gets
      * a key of its own, derived from the batch's and the operation's id */
     if (ctx->req.idempotency_key.len) {
-        unsigned char d[crypto_hash_sha256_BYTES];
-        crypto_hash_sha256(d, (const unsigned char *)ctx->req.idempotency_key.p,
-                           ctx->req.idempotency_key.len);
+        uint8_t d[SEC_SHA256_BYTES];
+        sec_sha256(d, ctx->req.idempotency_key.p, ctx->req.idempotency_key.len);
         char hex[33];
-        sodium_bin2hex(hex, sizeof(hex), d, 16);
+        sec_hex(hex, d, 16);
         for (int i = 0; i < bt->n; i++) {
             op_t *op = &bt->ops[i];
             if (!is_write(op->method) || !op->id)

@@ -14,13 +14,13 @@
 #include "api/rest/resources.h"
 #include "api/rest/writes_internal.h"
 #include "core/common.h"
+#include "core/crypto.h"
 #include "core/json.h"
 #include "core/json_read.h"
 #include "core/log.h"
 #include "db/db.h"
 #include "http/etag.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -210,17 +210,17 @@ static bool parse_idempotency_key(wreq_t *w)
     memcpy(scoped + ul + 1, k.p, k.len);
     scoped[ul + 1 + k.len] = '\0';
     w->key = scoped;
-    crypto_hash_sha256_state st;
-    unsigned char d[crypto_hash_sha256_BYTES];
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req.method_str.p, ctx->req.method_str.len);
-    crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)ctx->req.target.p, ctx->req.target.len);
-    crypto_hash_sha256_update(&st, (const unsigned char *)"\n", 1);
-    crypto_hash_sha256_update(&st, (const unsigned char *)ctx->body.p, ctx->body.len);
-    crypto_hash_sha256_final(&st, d);
+    sec_sha256_ctx_t st;
+    uint8_t d[SEC_SHA256_BYTES];
+    sec_sha256_init(&st);
+    sec_sha256_update(&st, ctx->req.method_str.p, ctx->req.method_str.len);
+    sec_sha256_update(&st, "\n", 1);
+    sec_sha256_update(&st, ctx->req.target.p, ctx->req.target.len);
+    sec_sha256_update(&st, "\n", 1);
+    sec_sha256_update(&st, ctx->body.p, ctx->body.len);
+    sec_sha256_final(&st, d);
     memcpy(w->hash_hex, "\\x", 2);
-    sodium_bin2hex(w->hash_hex + 2, sizeof(w->hash_hex) - 2, d, sizeof(d));
+    sec_hex(w->hash_hex + 2, d, sizeof(d));
     return true;
 }
 
