@@ -8,6 +8,7 @@
 #include "redis/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/fifo.h"
 #include "core/log.h"
 
 #include <arpa/inet.h>
@@ -496,13 +497,13 @@ typedef struct waiter waiter_t;
 /* One bucket as seen by this thread. */
 typedef struct {
     uint64_t tag;
-    uint32_t lease;        /* tokens in hand */
-    uint32_t global_left;  /* bucket's remaining at the last lease */
-    uint64_t lease_exp;    /* ms */
-    uint64_t empty_until;  /* ms: the bucket had no token for us before this */
-    bool pending;          /* a lease script is in flight */
-    rl_params_t params;    /* of the bucket, to give its tokens back */
-    waiter_t *head, *tail; /* requests waiting for that lease */
+    uint32_t lease;         /* tokens in hand */
+    uint32_t global_left;   /* bucket's remaining at the last lease */
+    uint64_t lease_exp;     /* ms */
+    uint64_t empty_until;   /* ms: the bucket had no token for us before this */
+    bool pending;           /* a lease script is in flight */
+    rl_params_t params;     /* of the bucket, to give its tokens back */
+    FIFO(waiter_t) waiters; /* requests waiting for that lease */
     char key[RL_KEY_MAX];
 } lease_entry_t;
 
@@ -693,8 +694,7 @@ static void lease_done(void *arg, redisReply *reply, int status)
             e->empty_until = now + (uint64_t)reply->element[2]->integer;
     }
     /* serve the waiters in order; when Redis failed each decides locally */
-    waiter_t *w = e->head;
-    e->head = e->tail = NULL;
+    waiter_t *w = fifo_take_all(&e->waiters);
     while (w) {
         waiter_t *nx = w->next;
         check_t *ck = w->ck;
@@ -707,21 +707,16 @@ static void lease_done(void *arg, redisReply *reply, int status)
             decided(ck, now);
         } else {
             /* the lease ran out before this waiter: queue it for the next one */
-            w->next = NULL;
-            if (e->tail)
-                e->tail->next = w;
-            else
-                e->head = w;
-            e->tail = w;
+            fifo_push(&e->waiters, w);
         }
         w = nx;
     }
     e->pending = false;
-    if (e->head) {
+    if (e->waiters.head) {
         uint32_t n = 0;
-        for (waiter_t *x = e->head; x; x = x->next)
+        for (waiter_t *x = e->waiters.head; x; x = x->next)
             n++;
-        fetch_lease(e, &e->head->ck->b[e->head->ck->at].p, n);
+        fetch_lease(e, &e->waiters.head->ck->b[e->waiters.head->ck->at].p, n);
     }
 }
 
@@ -816,13 +811,8 @@ static void step(check_t *ck)
         return;
     }
     waiter_t *w = arena_alloc(&ck->ctx->arena, sizeof(*w));
-    w->next = NULL;
     w->ck = ck;
-    if (e->tail)
-        e->tail->next = w;
-    else
-        e->head = w;
-    e->tail = w;
+    fifo_push(&e->waiters, w);
     if (!e->pending)
         fetch_lease(e, &b->p, 1);
 }

@@ -14,6 +14,7 @@
 #include "db/db.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/fifo.h"
 #include "core/log.h"
 
 #include <arpa/inet.h>
@@ -50,9 +51,9 @@ typedef struct db_conn {
     uint16_t poll_mask; /* events the armed poll waits for */
     bool expect_null;   /* the next PQgetResult ends the previous query's results */
     bool need_flush;
-    uint32_t gen;            /* bumped on every reset; stale poll completions are ignored */
-    uint64_t *prepared;      /* bitmap of statement ids prepared on this connection */
-    db_batch_t *head, *tail; /* sent, awaiting results */
+    uint32_t gen;          /* bumped on every reset; stale poll completions are ignored */
+    uint64_t *prepared;    /* bitmap of statement ids prepared on this connection */
+    FIFO(db_batch_t) sent; /* sent, awaiting results */
     uint32_t inflight;
     uint64_t connect_started_ms;
     uint32_t backoff_ms;
@@ -73,8 +74,8 @@ typedef struct db_pool {
     int n;
     int rr;
     bool started, stopping, breaker_open;
-    db_batch_t *wait_head, *wait_tail; /* waiting for a first connection */
-    db_batch_t *done_head, *done_tail; /* completed, callbacks run at the end of the turn */
+    FIFO(db_batch_t) waiting; /* waiting for a first connection */
+    FIFO(db_batch_t) done;    /* completed, callbacks run at the end of the turn */
     timer_entry_t sweep;
     timer_entry_t probe;
     bool probe_in_flight;
@@ -137,28 +138,6 @@ void db_batch_release(db_batch_t *b)
     }
 }
 
-static void queue_push(db_batch_t **head, db_batch_t **tail, db_batch_t *b)
-{
-    b->next = NULL;
-    if (*tail)
-        (*tail)->next = b;
-    else
-        *head = b;
-    *tail = b;
-}
-
-static db_batch_t *queue_pop(db_batch_t **head, db_batch_t **tail)
-{
-    db_batch_t *b = *head;
-    if (b) {
-        *head = b->next;
-        if (!*head)
-            *tail = NULL;
-        b->next = NULL;
-    }
-    return b;
-}
-
 /* Completes b with status: its callback runs at the end of this loop turn. */
 static void batch_fail(db_pool_t *p, db_batch_t *b, int status, const char *why)
 {
@@ -184,7 +163,7 @@ static void batch_finish(db_pool_t *p, db_batch_t *b)
         else
             p->stats.unavailable++;
     }
-    queue_push(&p->done_head, &p->done_tail, b);
+    fifo_push(&p->done, b);
 }
 
 static void on_retry_timer(timer_entry_t *e)
@@ -305,7 +284,7 @@ static void conn_reset(db_pool_t *p, db_conn_t *c, int status, const char *why_i
     c->expect_null = false;
     memset(c->prepared, 0, DB_STMT_MAX / 8);
     db_batch_t *b;
-    while ((b = queue_pop(&c->head, &c->tail))) {
+    while ((b = fifo_pop(&c->sent))) {
         if (!batch_retry(p, b))
             batch_fail(p, b, status, why);
     }
@@ -315,7 +294,7 @@ static void conn_reset(db_pool_t *p, db_conn_t *c, int status, const char *why_i
     if (!any_ready(p)) {
         p->breaker_open = true;
         /* nothing can serve the queued batches now: fail them rather than let them hang */
-        while ((b = queue_pop(&p->wait_head, &p->wait_tail)))
+        while ((b = fifo_pop(&p->waiting)))
             batch_fail(p, b, DB_UNAVAILABLE, "database unavailable");
     }
     if (p->stopping)
@@ -339,7 +318,7 @@ static void conn_ready(db_pool_t *p, db_conn_t *c)
     p->breaker_open = false;
     conn_arm_poll(p, c, POLLIN);
     db_batch_t *b;
-    while ((b = queue_pop(&p->wait_head, &p->wait_tail)))
+    while ((b = fifo_pop(&p->waiting)))
         batch_dispatch(p, b);
 }
 
@@ -489,7 +468,7 @@ static bool conn_send(db_pool_t *p, db_conn_t *c, db_batch_t *b)
     if (!PQpipelineSync(c->pg))
         return false;
     sq->seq[sq->len++] = SEQ_SYNC;
-    queue_push(&c->head, &c->tail, b);
+    fifo_push(&c->sent, b);
     c->inflight++;
     c->need_flush = true;
     b->sent_ns = clock_now_ns();
@@ -518,7 +497,7 @@ static void batch_dispatch(db_pool_t *p, db_batch_t *b)
             return;
         }
         p->stats.waiting++;
-        queue_push(&p->wait_head, &p->wait_tail, b); /* first connections still opening */
+        fifo_push(&p->waiting, b); /* first connections still opening */
         return;
     }
     if (!conn_send(p, c, b)) {
@@ -593,7 +572,7 @@ static void batch_sql_error(db_batch_t *b, int i, PGresult *res)
 /* Takes one non-NULL result for the batch at the head of c's queue. */
 static void take_result(db_pool_t *p, db_conn_t *c, PGresult *res)
 {
-    db_batch_t *b = c->head;
+    db_batch_t *b = c->sent.head;
     ExecStatusType st = PQresultStatus(res);
     if (!b) { /* nothing expected it: the protocol is out of step */
         PQclear(res);
@@ -606,7 +585,7 @@ static void take_result(db_pool_t *p, db_conn_t *c, PGresult *res)
     if (st == PGRES_PIPELINE_SYNC) {
         PQclear(res);
         c->expect_null = false;
-        queue_pop(&c->head, &c->tail);
+        fifo_pop(&c->sent);
         c->inflight--;
         if (b->status == DB_SQL_ERROR && db_sqlstate_transient(b->sqlstate) && batch_retry(p, b))
             return;
@@ -713,7 +692,7 @@ static void pool_turn(reactor_t *r, void *arg)
     }
     /* callbacks may submit new batches (that land on the queue again next turn) */
     db_batch_t *b;
-    while ((b = queue_pop(&p->done_head, &p->done_tail)))
+    while ((b = fifo_pop(&p->done)))
         b->done(b, b->arg);
     /* a callback may have queued output: flush it in this same turn */
     for (int i = 0; i < p->n; i++) {
@@ -732,7 +711,7 @@ static void on_sweep(timer_entry_t *e)
     uint64_t now_ns = clock_now_ns();
     for (int i = 0; i < p->n; i++) {
         db_conn_t *c = &p->conns[i];
-        if (c->state == DBC_READY && c->head && (now_ns - c->head->sent_ns) / 1000000 > limit_ms)
+        if (c->state == DBC_READY && c->sent.head && (now_ns - c->sent.head->sent_ns) / 1000000 > limit_ms)
             conn_reset(p, c, DB_TIMEOUT, "no answer from the database");
     }
     timer_add(&p->r->timers, &p->sweep, p->r->now_ms + SWEEP_MS);
@@ -827,9 +806,9 @@ void db_pool_stop(void)
         timer_del(&c->timer);
     }
     db_batch_t *b;
-    while ((b = queue_pop(&p->wait_head, &p->wait_tail)))
+    while ((b = fifo_pop(&p->waiting)))
         batch_fail(p, b, DB_UNAVAILABLE, "shutting down");
-    while ((b = queue_pop(&p->done_head, &p->done_tail)))
+    while ((b = fifo_pop(&p->done)))
         b->done(b, b->arg);
     timer_del(&p->sweep);
     timer_del(&p->probe);

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/fifo.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -76,7 +77,7 @@ typedef struct rconn {
     buf_t sending; /* bytes handed to the kernel */
     size_t sent;   /* of sending */
     char *rbuf;
-    redis_cmd_t *head, *tail; /* sent or queued, awaiting replies in order */
+    FIFO(redis_cmd_t) awaiting; /* sent or queued, awaiting replies in order */
     uint32_t backoff_ms;
     uint64_t down_since_ms;
     uint64_t last_log_ms;   /* of "lost"/"failed": a flapping server logs once per interval */
@@ -113,7 +114,7 @@ typedef struct redis_client {
     rconn_t conns[2];
     redis_sub_t subs[MAX_SUBS];
     int nsubs;
-    redis_cmd_t *done_head, *done_tail; /* completed: callbacks run in the end-of-turn hook */
+    FIFO(redis_cmd_t) done; /* completed: callbacks run in the end-of-turn hook */
     redis_cmd_t *free_cmds;
     timer_entry_t kick; /* makes the loop turn again at once when work was queued late */
     client_stats_t st;
@@ -382,28 +383,6 @@ static void cmd_free(redis_client_t *cl, redis_cmd_t *cmd)
     cl->free_cmds = cmd;
 }
 
-static void cmd_push(redis_cmd_t **head, redis_cmd_t **tail, redis_cmd_t *cmd)
-{
-    cmd->next = NULL;
-    if (*tail)
-        (*tail)->next = cmd;
-    else
-        *head = cmd;
-    *tail = cmd;
-}
-
-static redis_cmd_t *cmd_pop(redis_cmd_t **head, redis_cmd_t **tail)
-{
-    redis_cmd_t *cmd = *head;
-    if (cmd) {
-        *head = cmd->next;
-        if (!*head)
-            *tail = NULL;
-        cmd->next = NULL;
-    }
-    return cmd;
-}
-
 /* The loop must turn again without waiting: work was queued after this turn's hook ran. */
 static void client_kick(redis_client_t *cl)
 {
@@ -430,7 +409,7 @@ static void cmd_finish(redis_client_t *cl, redis_cmd_t *cmd, int status, redisRe
         cmd_free(cl, cmd);
         return;
     }
-    cmd_push(&cl->done_head, &cl->done_tail, cmd);
+    fifo_push(&cl->done, cmd);
     client_kick(cl);
 }
 
@@ -438,7 +417,7 @@ static void cmd_finish(redis_client_t *cl, redis_cmd_t *cmd, int status, redisRe
 static void conn_expect(redis_client_t *cl, rconn_t *c, redis_cmd_t *cmd)
 {
     cmd->start_ms = clock_now_ms();
-    cmd_push(&c->head, &c->tail, cmd);
+    fifo_push(&c->awaiting, cmd);
     if (!timer_armed(&c->deadline))
         timer_add(&cl->r->timers, &c->deadline, cmd->start_ms + cl->timeout_ms);
     client_kick(cl);
@@ -698,7 +677,7 @@ static void conn_reset(redis_client_t *cl, rconn_t *c, int status, const char *w
         cl->subs[i].confirmed = false;
     }
     redis_cmd_t *cmd;
-    while ((cmd = cmd_pop(&c->head, &c->tail)))
+    while ((cmd = fifo_pop(&c->awaiting)))
         cmd_finish(cl, cmd, status, NULL);
     if (!c->lost) {
         c->lost = true;
@@ -792,9 +771,9 @@ static void on_deadline_timer(timer_entry_t *e)
 {
     rconn_t *c = container_of(e, rconn_t, deadline);
     redis_client_t *cl = c->cl;
-    if (c->state != RC_READY || !c->head)
+    if (c->state != RC_READY || !c->awaiting.head)
         return;
-    uint64_t due = c->head->start_ms + cl->timeout_ms;
+    uint64_t due = c->awaiting.head->start_ms + cl->timeout_ms;
     if (clock_now_ms() >= due) {
         conn_reset(cl, c, REDIS_STATUS_TIMEOUT, "command timeout");
         return;
@@ -809,7 +788,7 @@ static void on_ping_timer(timer_entry_t *e)
     redis_client_t *cl = c->cl;
     if (c->state != RC_READY)
         return;
-    if (!c->head)
+    if (!c->awaiting.head)
         conn_internal(cl, c, CMD_PING, 1, (const char *[]){"PING"});
     timer_add(&cl->r->timers, &c->ping, clock_now_ms() + SUB_PING_MS);
 }
@@ -869,7 +848,7 @@ static void conn_take_reply(redis_client_t *cl, rconn_t *c, redisReply *rep)
         freeReplyObject(rep);
         return;
     }
-    redis_cmd_t *cmd = cmd_pop(&c->head, &c->tail);
+    redis_cmd_t *cmd = fifo_pop(&c->awaiting);
     if (!cmd) { /* nothing asked for it: the stream is out of step */
         freeReplyObject(rep);
         conn_reset(cl, c, REDIS_STATUS_UNAVAILABLE, "unexpected reply");
@@ -995,8 +974,7 @@ static void on_redis_cqe(reactor_t *r, struct io_uring_cqe *cqe)
 static void client_run_done(redis_client_t *cl)
 {
     /* only what is done now: a callback that retries a failed command waits for the next turn */
-    redis_cmd_t *cmd = cl->done_head;
-    cl->done_head = cl->done_tail = NULL;
+    redis_cmd_t *cmd = fifo_take_all(&cl->done);
     while (cmd) {
         redis_cmd_t *next = cmd->next;
         cmd->cb(cmd->arg, cmd->reply, cmd->status);
@@ -1011,7 +989,7 @@ static void client_turn(reactor_t *r, void *arg)
     client_run_done(cl);
     conn_flush(cl, &cl->conns[RC_CMD]);
     conn_flush(cl, &cl->conns[RC_SUB]);
-    if (!cl->done_head)
+    if (!cl->done.head)
         timer_del(&cl->kick);
 }
 
@@ -1082,7 +1060,7 @@ void redis_client_stop(void)
     atomic_store_explicit(&cl->st.running, false, memory_order_relaxed);
     for (int k = 0; k < 2; k++)
         conn_reset(cl, &cl->conns[k], REDIS_STATUS_UNAVAILABLE, "shutting down");
-    for (int round = 0; cl->done_head && round < 8; round++)
+    for (int round = 0; cl->done.head && round < 8; round++)
         client_run_done(cl);
     timer_del(&cl->kick);
     redis_cmd_t *cmd;
