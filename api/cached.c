@@ -11,6 +11,7 @@
 #include "cache/tiered.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/shards.h"
 #include "core/hash.h"
 #include "core/log.h"
 #include "http/compress.h"
@@ -42,29 +43,21 @@ typedef struct fill {
 } fill_t;
 
 /* Per-thread counters (one writer each), merged on read. */
-#define MAX_THREADS 256
-static api_cache_counters_t *all_counters[MAX_THREADS];
-static _Atomic int ncounters;
+static shards_t counter_shards;
 static __thread api_cache_counters_t *tl_counters;
 
 void api_cache_free(void)
 {
-    int n = MIN(atomic_load(&ncounters), MAX_THREADS);
-    for (int i = 0; i < n; i++) {
-        free(all_counters[i]);
-        all_counters[i] = NULL;
-    }
-    atomic_store(&ncounters, 0);
+    SHARDS_EACH(&counter_shards, api_cache_counters_t, c)
+    free(c);
+    shards_reset(&counter_shards);
 }
 
 void api_cache_counters(api_cache_counters_t *out)
 {
     memset(out, 0, sizeof(*out));
-    int n = MIN(atomic_load(&ncounters), MAX_THREADS);
-    for (int i = 0; i < n; i++) {
-        const api_cache_counters_t *c = all_counters[i];
-        if (!c)
-            continue;
+    SHARDS_EACH(&counter_shards, const api_cache_counters_t, c)
+    {
         out->l1_hits += c->l1_hits;
         out->l2_hits += c->l2_hits;
         out->l2_misses += c->l2_misses;
@@ -77,12 +70,8 @@ void api_cache_counters(api_cache_counters_t *out)
 
 void api_cache_thread_init(void)
 {
-    if (!tl_counters) {
-        /* kept until exit: /metrics may read it from another thread at any time */
-        int slot = atomic_fetch_add(&ncounters, 1);
-        tl_counters = slot < MAX_THREADS ? (all_counters[slot] = xcalloc(1, sizeof(api_cache_counters_t)))
-                                         : xcalloc(1, sizeof(api_cache_counters_t));
-    }
+    if (!tl_counters) /* kept until exit: /metrics may read it from another thread at any time */
+        shards_add(&counter_shards, tl_counters = xcalloc(1, sizeof(api_cache_counters_t)));
     coalesce_thread_init();
     tcache_thread_init();
 }

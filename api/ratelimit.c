@@ -8,6 +8,7 @@
 #include "redis/redis.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/shards.h"
 #include "core/fifo.h"
 #include "core/log.h"
 
@@ -311,31 +312,21 @@ static void ensure_config(void)
 
 /* ---- counters, one shard per thread ---- */
 
-#define RL_MAX_THREADS 512
-
-static rl_stats_t *shards[RL_MAX_THREADS];
-static _Atomic int nshards;
+static shards_t stats_shards;
 static __thread rl_stats_t *tl_stats;
 
 static rl_stats_t *stats(void)
 {
-    if (!tl_stats) {
-        tl_stats = xcalloc(1, sizeof(*tl_stats));
-        int i = atomic_fetch_add(&nshards, 1);
-        if (i < RL_MAX_THREADS)
-            shards[i] = tl_stats;
-    }
+    if (!tl_stats)
+        shards_add(&stats_shards, tl_stats = xcalloc(1, sizeof(*tl_stats)));
     return tl_stats;
 }
 
 void rl_stats(rl_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    int n = atomic_load(&nshards);
-    for (int i = 0; i < n && i < RL_MAX_THREADS; i++) {
-        const rl_stats_t *s = shards[i];
-        if (!s)
-            continue;
+    SHARDS_EACH(&stats_shards, const rl_stats_t, s)
+    {
         out->allowed += s->allowed;
         for (int c = 0; c < RL_NCLASS; c++)
             out->rejected[c] += s->rejected[c];

@@ -14,6 +14,7 @@
 #include "db/db.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/shards.h"
 #include "core/fifo.h"
 #include "core/log.h"
 
@@ -26,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_THREADS        256
 #define RECONNECT_MIN_MS   100
 #define RECONNECT_MAX_MS   2000
 #define CONNECT_TIMEOUT_MS 5000
@@ -88,8 +88,7 @@ typedef struct db_pool {
 } db_pool_t;
 
 static __thread db_pool_t *tl_pool;
-static db_pool_t *all_pools[MAX_THREADS];
-static _Atomic int npools;
+static shards_t pool_shards;
 
 static _Atomic bool health_up, health_ever_up;
 static _Atomic uint64_t health_latency_us, health_checked_ms;
@@ -754,9 +753,7 @@ int db_pool_start(reactor_t *r, const config_t *cfg)
     p->stmt_stats = xcalloc(DB_STMT_MAX, sizeof(db_stmt_stats_t));
     p->stmt_hist = xcalloc(DB_STMT_MAX, sizeof(hist_t *));
     tl_pool = p;
-    int slot = atomic_fetch_add(&npools, 1);
-    if (slot < MAX_THREADS)
-        all_pools[slot] = p;
+    shards_add(&pool_shards, p);
     reactor_set_handler(r, OP_PG_POLL, on_pg_poll);
     reactor_add_hook(r, pool_turn, p);
     if (!cfg->database_url || !*cfg->database_url) {
@@ -835,11 +832,8 @@ db_health_t db_health(void)
 void db_pool_stats(db_pool_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    int n = MIN(atomic_load(&npools), MAX_THREADS);
-    for (int k = 0; k < n; k++) {
-        db_pool_t *p = all_pools[k];
-        if (!p)
-            continue;
+    SHARDS_EACH(&pool_shards, db_pool_t, p)
+    {
         out->size += (uint32_t)p->n;
         for (int i = 0; i < p->n; i++) {
             out->connected += p->conns[i].state == DBC_READY;
@@ -857,11 +851,10 @@ void db_pool_stats(db_pool_stats_t *out)
 void db_stmt_stats(db_stmt_t id, db_stmt_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    int n = MIN(atomic_load(&npools), MAX_THREADS);
-    for (int k = 0; k < n && id < DB_STMT_MAX; k++) {
-        db_pool_t *p = all_pools[k];
-        if (!p)
-            continue;
+    if (id >= DB_STMT_MAX)
+        return;
+    SHARDS_EACH(&pool_shards, db_pool_t, p)
+    {
         db_stmt_stats_t *s = &p->stmt_stats[id];
         out->calls += s->calls;
         out->total_us += s->total_us;
@@ -873,11 +866,11 @@ void db_stmt_stats(db_stmt_t id, db_stmt_stats_t *out)
 
 void db_stmt_hist(db_stmt_t id, hist_t *out)
 {
-    int n = MIN(atomic_load(&npools), MAX_THREADS);
-    for (int k = 0; k < n && id < DB_STMT_MAX; k++) {
-        db_pool_t *p = all_pools[k];
-        hist_t *h = p ? p->stmt_hist[id] : NULL;
-        if (h)
-            hist_merge(out, h);
+    if (id >= DB_STMT_MAX)
+        return;
+    SHARDS_EACH(&pool_shards, db_pool_t, p)
+    {
+        if (p->stmt_hist[id])
+            hist_merge(out, p->stmt_hist[id]);
     }
 }

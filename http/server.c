@@ -14,6 +14,7 @@
 #include "http/cors.h"
 #include "http/etag.h"
 #include "core/common.h"
+#include "core/shards.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/logmask.h"
@@ -49,9 +50,7 @@ _Atomic uint32_t g_open_conns;
 
 static __thread http_server_t *tl_server;
 
-#define MAX_THREADS 256
-static http_server_t *all_servers[MAX_THREADS];
-static _Atomic int nservers;
+static shards_t server_shards;
 
 static void conn_close(http_server_t *s, http_conn_t *c);
 static void conn_issue_close(http_server_t *s, http_conn_t *c);
@@ -896,11 +895,8 @@ void http_totals(http_totals_t *out)
 {
     memset(out, 0, sizeof(*out));
     out->open = atomic_load(&g_open_conns);
-    int n = MIN(atomic_load(&nservers), MAX_THREADS);
-    for (int k = 0; k < n; k++) {
-        http_server_t *s = all_servers[k];
-        if (!s)
-            continue;
+    SHARDS_EACH(&server_shards, http_server_t, s)
+    {
         out->accepted += s->stats.accepted;
         out->rejected += s->stats.rejected;
         out->requests += s->stats.requests;
@@ -914,10 +910,9 @@ void http_totals(http_totals_t *out)
 
 void http_route_totals(int listener, uint16_t id, http_route_stats_t *out)
 {
-    int n = MIN(atomic_load(&nservers), MAX_THREADS);
-    for (int k = 0; k < n; k++) {
-        http_server_t *s = all_servers[k];
-        if (!s || listener >= s->nlisteners)
+    SHARDS_EACH(&server_shards, http_server_t, s)
+    {
+        if (listener >= s->nlisteners)
             continue;
         if (id > router_route_count(s->listeners[listener].router))
             continue;
@@ -984,9 +979,7 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     int ret = http_server_listen(s, &cfg->listen, router, false);
     if (ret < 0)
         return ret;
-    int slot = atomic_fetch_add(&nservers, 1);
-    if (slot < MAX_THREADS)
-        all_servers[slot] = s;
+    shards_add(&server_shards, s);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/shards.h"
 #include "core/fifo.h"
 #include "core/log.h"
 
@@ -30,7 +31,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS        256
 #define MAX_SUBS           16
 #define RECONNECT_MIN_MS   100
 #define RECONNECT_MAX_MS   2000
@@ -121,8 +121,7 @@ typedef struct redis_client {
 } redis_client_t;
 
 static __thread redis_client_t *tl_client;
-static redis_client_t *all_clients[MAX_CLIENTS];
-static _Atomic uint32_t nclients;
+static shards_t client_shards;
 
 static void conn_reset(redis_client_t *cl, rconn_t *c, int status, const char *why);
 static void conn_connect(redis_client_t *cl, rconn_t *c);
@@ -939,9 +938,9 @@ static void on_redis_cqe(reactor_t *r, struct io_uring_cqe *cqe)
     uint32_t index = reactor_ud_index(cqe->user_data);
     uint32_t slot = index >> 8, gen = (uint32_t)(cqe->user_data >> 32) & 0xffffff;
     enum rconn_io io = (enum rconn_io)(index & 15);
-    if (slot >= MIN(atomic_load(&nclients), MAX_CLIENTS) || !all_clients[slot])
+    redis_client_t *cl = shards_at(&client_shards, (int)slot);
+    if (!cl)
         return;
-    redis_client_t *cl = all_clients[slot];
     rconn_t *c = &cl->conns[(index >> 4) & 1];
     /* completions of a dead generation are only counted */
     if (gen == (c->gen & 0xffffff) && !cl->stopping) {
@@ -1015,12 +1014,8 @@ static bool client_resolve(redis_client_t *cl)
 
 int redis_client_start(reactor_t *r, const char *url, uint32_t timeout_ms)
 {
-    uint32_t slot = atomic_fetch_add(&nclients, 1);
-    if (slot >= MAX_CLIENTS)
-        die("redis: more than %d clients", MAX_CLIENTS);
     redis_client_t *cl = xcalloc(1, sizeof(*cl));
     cl->r = r;
-    cl->slot = slot;
     cl->timeout_ms = timeout_ms ? timeout_ms : REDIS_DEFAULT_TIMEOUT_MS;
     timer_init(&cl->kick, on_kick_timer);
     for (int k = 0; k < 2; k++) {
@@ -1033,7 +1028,7 @@ int redis_client_start(reactor_t *r, const char *url, uint32_t timeout_ms)
         timer_init(&c->ping, on_ping_timer);
     }
     atomic_store_explicit(&cl->st.running, true, memory_order_relaxed);
-    all_clients[slot] = cl;
+    cl->slot = (uint32_t)shards_add(&client_shards, cl); /* completions name their client by slot */
     tl_client = cl;
     reactor_set_handler(r, OP_REDIS_POLL, on_redis_cqe);
     reactor_add_hook(r, client_turn, cl);
@@ -1107,11 +1102,8 @@ int redis_subscribe(const char *channel, redis_message_cb_t on_message, redis_re
 void redis_stats(redis_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    uint32_t n = MIN(atomic_load(&nclients), MAX_CLIENTS);
-    for (uint32_t k = 0; k < n; k++) {
-        redis_client_t *cl = all_clients[k];
-        if (!cl)
-            continue;
+    SHARDS_EACH(&client_shards, redis_client_t, cl)
+    {
         const client_stats_t *s = &cl->st;
         out->commands += atomic_load_explicit(&s->commands, memory_order_relaxed);
         out->errors += atomic_load_explicit(&s->errors, memory_order_relaxed);
