@@ -3,7 +3,7 @@
  */
 #include "api/route.h"
 #include "api/cached.h"
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "core/common.h"
 #include "core/log.h"
 

@@ -4,7 +4,7 @@
  * balancer polling them costs next to nothing.
  */
 #include "api/ops/health.h"
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "core/common.h"
 #include "http/server.h"
 #include "core/clock.h"

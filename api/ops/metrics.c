@@ -9,7 +9,7 @@
 #include "core/buf.h"
 #include "core/hist.h"
 #include "core/log.h"
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "redis/redis.h"
 #include "db/db.h"
 #include "http/server.h"

@@ -7,7 +7,7 @@
  * and fails tests/unit/test_openapi.c.
  */
 #include "api/ops/openapi.h"
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "api/schema.h"
 #include "core/common.h"
 #include "core/json.h"

@@ -1,4 +1,4 @@
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "test.h"
 
 #include <arpa/inet.h>

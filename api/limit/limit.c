@@ -1,8 +1,9 @@
 /*
- * Rate limits (see ratelimit.h): pure GCRA and address logic first, then the request path with
- * Redis leases, the local fallback table and the response headers.
+ * Rate limits on the request path (see limit.h): configuration, counters, the local fallback
+ * table, Redis leases and the response headers. The pure GCRA is in gcra.c, addresses in
+ * addr.c.
  */
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "core/hash.h"
 #include "api/tier.h"
 #include "redis/redis.h"
@@ -18,235 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- GCRA ---- */
-
-uint64_t rl_interval_us(const rl_params_t *p)
-{
-    uint64_t w = (uint64_t)p->window_s * 1000000u;
-    return (w + p->limit - 1) / p->limit;
-}
-
-static uint32_t ceil_s(uint64_t us)
-{
-    return (uint32_t)((us + 999999u) / 1000000u);
-}
-
-bool rl_gcra_take(uint64_t *tat_us, const rl_params_t *p, uint64_t now_us, rl_result_t *r)
-{
-    uint64_t t = rl_interval_us(p), tau = t * p->burst;
-    uint64_t tat = *tat_us > now_us ? *tat_us : now_us;
-    uint64_t next = tat + t;
-    memset(r, 0, sizeof(*r));
-    if (next - now_us > tau) {
-        uint64_t wait = next - tau - now_us;
-        r->retry_after_s = ceil_s(wait) ? ceil_s(wait) : 1;
-        r->reset_s = r->retry_after_s;
-        return false;
-    }
-    *tat_us = next;
-    r->allowed = true;
-    r->remaining = (uint32_t)((tau - (next - now_us)) / t);
-    r->reset_s = ceil_s(next - now_us);
-    return true;
-}
-
-/* A rejection while blocked: the block doubles (capped). */
-static void escalate(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
-{
-    uint64_t cap = (uint64_t)p->max_block_s * 1000u;
-    uint64_t b = s->block_ms ? s->block_ms * 2 : 1000;
-    s->block_ms = b < cap ? b : cap;
-    s->block_until = now_ms + s->block_ms;
-    r->allowed = false;
-    r->remaining = 0;
-    r->retry_after_s = (uint32_t)((s->block_ms + 999) / 1000);
-    r->reset_s = r->retry_after_s;
-}
-
-/* A block doubles at most once a second: the requests a page sends together all arrive
- * within that second and are one violation, not ten. */
-#define ESCALATE_GRACE_MS 1000
-
-/* Blocked right now? Then this request is a repeat violation. */
-static bool blocked(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
-{
-    if (!p->max_block_s || now_ms >= s->block_until)
-        return false;
-    if (now_ms - s->escalated_ms < ESCALATE_GRACE_MS) {
-        r->allowed = false;
-        r->remaining = 0;
-        r->retry_after_s = (uint32_t)((s->block_until - now_ms + 999) / 1000);
-        r->reset_s = r->retry_after_s;
-        return true;
-    }
-    s->escalated_ms = now_ms;
-    escalate(s, p, now_ms, r);
-    return true;
-}
-
-/* After the bucket's own answer: a first rejection blocks until the next token. */
-static void note(rl_state_t *s, const rl_params_t *p, uint64_t now_ms, rl_result_t *r)
-{
-    if (r->allowed) {
-        s->block_ms = 0;
-        return;
-    }
-    if (!p->max_block_s)
-        return;
-    s->block_ms = (uint64_t)r->retry_after_s * 1000u;
-    s->block_until = now_ms + s->block_ms;
-    s->escalated_ms = now_ms;
-}
-
-rl_result_t rl_take(rl_state_t *s, const rl_params_t *p, uint64_t now_ms)
-{
-    rl_result_t r;
-    if (blocked(s, p, now_ms, &r))
-        return r;
-    rl_gcra_take(&s->tat_us, p, now_ms * 1000u, &r);
-    note(s, p, now_ms, &r);
-    return r;
-}
-
-bool rl_params_parse(const char *spec, rl_params_t *out)
-{
-    unsigned long l, w, b = 0;
-    int used = 0;
-    int k = sscanf(spec, "%lu/%lu%n/%lu%n", &l, &w, &used, &b, &used);
-    if (k < 2 || spec[used] || l < 1 || l > 100000000 || w < 1 || w > 86400 || (k == 3 && b < 1) ||
-        b > 100000000)
-        return false;
-    out->limit = (uint32_t)l;
-    out->window_s = (uint32_t)w;
-    out->burst = (uint32_t)(k == 3 ? b : l);
-    return true;
-}
-
-/* ---- addresses ---- */
-
-void rl_ip_from_peer(int family, const uint8_t *addr, uint8_t out[16])
-{
-    if (family == AF_INET) {
-        memset(out, 0, 10);
-        out[10] = out[11] = 0xff;
-        memcpy(out + 12, addr, 4);
-    } else {
-        memcpy(out, addr, 16);
-    }
-}
-
-bool rl_ip_parse(const char *s, size_t n, bool allow_port, uint8_t out[16])
-{
-    while (n && (*s == ' ' || *s == '\t'))
-        s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
-    char tmp[INET6_ADDRSTRLEN + 8];
-    if (allow_port && n && s[0] == '[') {
-        const char *end = memchr(s, ']', n);
-        if (!end)
-            return false;
-        size_t rest = n - (size_t)(end + 1 - s);
-        if (rest && (end[1] != ':' || rest < 2))
-            return false;
-        n = (size_t)(end - s - 1);
-        s++;
-    } else if (allow_port && memchr(s, '.', n)) {
-        const char *colon = memchr(s, ':', n);
-        if (colon)
-            n = (size_t)(colon - s);
-    }
-    if (n == 0 || n >= sizeof(tmp))
-        return false;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    uint8_t v4[4];
-    if (inet_pton(AF_INET, tmp, v4) == 1) {
-        rl_ip_from_peer(AF_INET, v4, out);
-        return true;
-    }
-    return inet_pton(AF_INET6, tmp, out) == 1;
-}
-
-bool rl_cidr_parse(const char *s, size_t n, rl_cidr_t *out)
-{
-    const char *slash = memchr(s, '/', n);
-    size_t alen = slash ? (size_t)(slash - s) : n;
-    if (!rl_ip_parse(s, alen, false, out->addr))
-        return false;
-    bool v4 = !memchr(s, ':', alen);
-    unsigned max = v4 ? 32 : 128, bits = max;
-    if (slash) {
-        const char *d = slash + 1, *end = s + n;
-        while (end > d && end[-1] == ' ')
-            end--;
-        if (d == end || end - d > 3)
-            return false;
-        bits = 0;
-        for (; d < end; d++) {
-            if (*d < '0' || *d > '9')
-                return false;
-            bits = bits * 10 + (unsigned)(*d - '0');
-        }
-        if (bits > max)
-            return false;
-    }
-    out->bits = (uint8_t)(v4 ? bits + 96 : bits);
-    /* clear host bits so matching is a plain prefix compare */
-    for (unsigned i = out->bits; i < 128; i++)
-        out->addr[i / 8] &= (uint8_t) ~(0x80u >> (i % 8));
-    return true;
-}
-
-int rl_cidr_list_parse(const char *list, rl_cidr_t *out, int max)
-{
-    int n = 0;
-    const char *p = list ? list : "", *q;
-    size_t qn;
-    while (csv_next(&p, &q, &qn)) {
-        if (n >= max || !rl_cidr_parse(q, qn, &out[n]))
-            return -1;
-        n++;
-    }
-    return n;
-}
-
-bool rl_cidr_match(const rl_cidr_t *ranges, int n, const uint8_t ip[16])
-{
-    for (int i = 0; i < n; i++) {
-        const rl_cidr_t *c = &ranges[i];
-        unsigned full = c->bits / 8, rest = c->bits % 8;
-        if (memcmp(c->addr, ip, full) != 0)
-            continue;
-        if (rest && ((ip[full] ^ c->addr[full]) & (uint8_t)(0xff00u >> rest)))
-            continue;
-        return true;
-    }
-    return false;
-}
-
-void rl_client_ip(const uint8_t peer[16], const char *xff, size_t xff_len, const rl_cidr_t *trusted,
-                  int ntrusted, uint8_t out[16])
-{
-    memcpy(out, peer, 16);
-    if (!ntrusted || !rl_cidr_match(trusted, ntrusted, peer))
-        return;
-    /* walk right to left: each trusted hop vouches for the one before it */
-    size_t end = xff_len;
-    while (end > 0) {
-        size_t start = end;
-        while (start > 0 && xff[start - 1] != ',')
-            start--;
-        uint8_t ip[16];
-        if (!rl_ip_parse(xff + start, end - start, true, ip))
-            return; /* malformed: keep the last address we could trust */
-        memcpy(out, ip, 16);
-        if (!rl_cidr_match(trusted, ntrusted, ip))
-            return;
-        end = start ? start - 1 : 0;
-    }
-}
 
 /* ---- configuration, read once ---- */
 
@@ -404,14 +176,14 @@ static rl_result_t local_take(uint64_t h, const rl_params_t *p, uint64_t now_ms)
         return rl_take(&fresh, p, now_ms);
     }
     rl_state_t st = slot_state(s);
-    if (!blocked(&st, p, now_ms, &r)) {
+    if (!rl_blocked(&st, p, now_ms, &r)) {
         uint64_t old = atomic_load_explicit(&s->tat_us, memory_order_relaxed);
         do {
             st.tat_us = old;
             if (!rl_gcra_take(&st.tat_us, p, now_ms * 1000u, &r))
                 break;
         } while (!atomic_compare_exchange_weak(&s->tat_us, &old, st.tat_us));
-        note(&st, p, now_ms, &r);
+        rl_note(&st, p, now_ms, &r);
     }
     slot_store(s, &st);
     return r;
@@ -424,7 +196,7 @@ static bool shared_blocked(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl
     if (!s)
         return false;
     rl_state_t st = slot_state(s);
-    if (!blocked(&st, p, now_ms, r))
+    if (!rl_blocked(&st, p, now_ms, r))
         return false;
     slot_store(s, &st);
     return true;
@@ -438,7 +210,7 @@ static void shared_note(uint64_t h, const rl_params_t *p, uint64_t now_ms, rl_re
     rl_state_t st = slot_state(s);
     if (r->allowed && !st.block_ms)
         return;
-    note(&st, p, now_ms, r);
+    rl_note(&st, p, now_ms, r);
     slot_store(s, &st);
 }
 
