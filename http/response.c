@@ -1,21 +1,18 @@
 /*
  * Writing responses: the status line and the headers every response carries (Date,
  * Content-Length, X-Request-Id, X-Response-Time, Server-Timing, the security headers, CORS),
- * compression and strong ETags for cacheable GETs, problem+json errors, the access log line.
- * Pipelined answers are appended to the connection's output in request order; an answer
- * given from a completion (an asynchronous handler) resumes the connection afterwards.
+ * compression and strong ETags for cacheable GETs, problem+json errors. Only serialising:
+ * a request is finished (accounted, logged, its connection resumed) by http_respond_raw in
+ * server.c.
  */
 #include "http/server.h"
 #include "http/server_internal.h"
 #include "core/common.h"
 #include "core/json.h"
-#include "core/log.h"
-#include "core/logmask.h"
 #include "http/compress.h"
 #include "http/cors.h"
 #include "http/etag.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,7 +50,7 @@ static const struct {
     {505, "HTTP Version Not Supported"},
 };
 
-static int status_slot(int status)
+int http_status_slot(int status)
 {
     for (size_t i = 0; i < ARRAY_LEN(status_texts) && i < HTTP_STATUS_SLOTS - 1; i++)
         if (status_texts[i].code == status)
@@ -85,7 +82,7 @@ void http_add_header(http_ctx_t *ctx, const char *name, size_t name_len, const c
 }
 
 /* Microseconds as "0.412" into out (at least 24 bytes); returns the length. */
-static size_t format_ms(uint64_t us, char *out)
+size_t http_format_ms(uint64_t us, char *out)
 {
     size_t n = u64_text(out, us / 1000);
     out[n++] = '.';
@@ -95,70 +92,12 @@ static size_t format_ms(uint64_t us, char *out)
     return n;
 }
 
-static void put_ms(buf_t *b, uint64_t us)
-{
-    char ms[24];
-    buf_append(b, ms, format_ms(us, ms));
-}
-
 static const char security_headers[] =
     "X-Content-Type-Options: nosniff\r\n"
     "X-Frame-Options: DENY\r\n"
     "Referrer-Policy: no-referrer\r\n"
     "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
     "Cross-Origin-Resource-Policy: same-origin\r\n";
-
-static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t bytes, uint64_t us)
-{
-    int level = status >= 500 ? LOG_ERROR : LOG_INFO;
-    if (level < g_log_level)
-        return;
-    if (status < 400 && g_config.log_sample > 1 && (s->log_counter++ % (uint64_t)g_config.log_sample) != 0)
-        return;
-    /* failed requests are always logged, but under a flood (an outage) only a sample */
-    unsigned weight = status >= 400 ? log_flood_admit() : 1;
-    if (weight == 0)
-        return;
-    buf_t *b = log_line_begin(level, "request");
-    if (!b)
-        return;
-    if (weight > 1) {
-        buf_append(b, LIT(",\"sampled\":"));
-        buf_append_u64(b, weight);
-    }
-    char ip[INET6_ADDRSTRLEN] = "-";
-    if (ctx->peer_family)
-        inet_ntop(ctx->peer_family, ctx->peer_addr, ip, sizeof(ip));
-    buf_append(b, LIT(",\"request_id\":"));
-    json_str(b, ctx->request_id, ctx->request_id_len);
-    buf_append(b, LIT(",\"method\":"));
-    json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-",
-             ctx->req.method_str.p ? ctx->req.method_str.len : 1);
-    buf_append(b, LIT(",\"route\":"));
-    const char *rn = ctx->route && ctx->route->name ? ctx->route->name : "-";
-    json_str(b, rn, strlen(rn));
-    buf_append(b, LIT(",\"path\":"));
-    json_str(b, ctx->path.p ? ctx->path.p : "-", ctx->path.p ? MIN(ctx->path.len, 256) : 1);
-    buf_append(b, LIT(",\"status\":"));
-    buf_append_u64(b, (uint64_t)status);
-    buf_append(b, LIT(",\"dur_ms\":"));
-    put_ms(b, us);
-    buf_append(b, LIT(",\"bytes\":"));
-    buf_append_u64(b, bytes);
-    buf_append(b, LIT(",\"client\":"));
-    json_str(b, ip, strlen(ip));
-    if (ctx->key_prefix[0]) {
-        buf_append(b, LIT(",\"key_prefix\":"));
-        json_str(b, ctx->key_prefix, strlen(ctx->key_prefix));
-    }
-    /* a refused body helps whoever debugs the client: logged with its secrets masked */
-    if (status >= 400 && status < 500 && ctx->body.len) {
-        /* masked and cut to about 1 KiB; a huge body is not even parsed for the log */
-        buf_append(b, LIT(",\"body\":"));
-        log_mask_json(b, ctx->body.p, ctx->body.len);
-    }
-    log_line_end(b);
-}
 
 void http_respond(http_ctx_t *ctx, int status, const char *content_type)
 {
@@ -200,37 +139,11 @@ void http_respond(http_ctx_t *ctx, int status, const char *content_type)
     http_respond_raw(ctx, status, content_type, body, body_len);
 }
 
-void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body,
-                      size_t body_len)
+void http_serialise(buf_t *o, const http_ctx_t *ctx, int status, const char *content_type, const char *body,
+                    size_t body_len, bool keep, uint64_t us)
 {
-    http_server_t *s = ctx->srv;
-    http_conn_t *c = ctx->conn;
-    ctx->finished = true;
-    ctx->status = status;
-    if (ctx->sub_done) {
-        uint64_t now = clock_now_ns();
-        access_log(s, ctx, status, body_len, now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0);
-        ctx->sub_done(ctx->sub_arg, status, content_type, ctx->head_only ? NULL : body,
-                      ctx->head_only ? 0 : body_len);
-        ctx_put(s, ctx);
-        return;
-    }
-    if (!c) { /* the connection closed while an asynchronous handler ran */
-        ctx_put(s, ctx);
-        return;
-    }
-    /* answered from a completion rather than inside dispatch: resume the connection after */
-    bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
-    uint64_t now = clock_now_ns();
-    uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
-    bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
-    if (!keep)
-        c->flags |= CONN_CLOSE_AFTER;
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
 
-    if (!c->out)
-        c->out = pool_buf(s);
-    buf_t *o = c->out;
     buf_reserve(o, 512 + ctx->headers.len + (ctx->head_only || no_body ? 0 : body_len));
     buf_append(o, LIT("HTTP/1.1 "));
     buf_append_u64(o, (uint64_t)status);
@@ -238,7 +151,7 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     const char *reason = http_status_text(status);
     buf_append(o, reason, strlen(reason));
     buf_append(o, LIT("\r\nDate: "));
-    buf_append(o, s->r->date.text, CLOCK_HTTP_DATE_LEN);
+    buf_append(o, ctx->srv->r->date.text, CLOCK_HTTP_DATE_LEN);
     if (content_type && !no_body) {
         buf_append(o, LIT("\r\nContent-Type: "));
         buf_append(o, content_type, strlen(content_type));
@@ -250,7 +163,7 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     buf_append(o, LIT("\r\nX-Request-Id: "));
     buf_append(o, ctx->request_id, ctx->request_id_len);
     char ms[24];
-    size_t ms_len = format_ms(us, ms);
+    size_t ms_len = http_format_ms(us, ms);
     buf_append(o, LIT("\r\nX-Response-Time: "));
     buf_append(o, ms, ms_len);
     buf_append(o, LIT("ms\r\nServer-Timing: "));
@@ -284,31 +197,6 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     buf_append(o, LIT("\r\n"));
     if (body_len && !ctx->head_only && !no_body)
         buf_append(o, body, body_len);
-
-    s->stats.requests++;
-    if (status >= 100 && status < 600)
-        s->stats.by_class[status / 100]++;
-    s->stats.internal_errors += status == 500;
-    http_route_stats_t *rs = &s->route_stats[c->listener][ctx->route ? ctx->route->id : 0];
-    rs->status[status_slot(status)]++;
-    hist_record(&rs->latency_us, us);
-    access_log(s, ctx, status, body_len, us);
-
-    /* consume the request's bytes and get ready for the next head */
-    if (c->in) {
-        c->in_start += ctx->head_len + ctx->body_raw;
-        if (c->in_start > c->in->len || ctx->head_len == 0)
-            c->in_start = c->in->len; /* an error answer: the rest of the input is not trusted */
-    }
-    c->state = CONN_HEAD;
-    c->ctx = NULL;
-    c->requests++;
-    ctx_put(s, ctx);
-    if (async && !(c->flags & CONN_CLOSING)) {
-        conn_on_input(s, c);
-        conn_flush(s, c);
-        conn_update_timer(s, c);
-    }
 }
 
 void http_respond_json_const(http_ctx_t *ctx, int status, const char *json, size_t len)

@@ -1120,3 +1120,122 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
     ctx->resp = buf_pool_get(&s->pool, 1024);
     ctx->route->handler(ctx);
 }
+
+/* ---- finishing a request ---- */
+
+static void put_ms(buf_t *b, uint64_t us)
+{
+    char ms[24];
+    buf_append(b, ms, http_format_ms(us, ms));
+}
+
+static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t bytes, uint64_t us)
+{
+    int level = status >= 500 ? LOG_ERROR : LOG_INFO;
+    if (level < g_log_level)
+        return;
+    if (status < 400 && g_config.log_sample > 1 && (s->log_counter++ % (uint64_t)g_config.log_sample) != 0)
+        return;
+    /* failed requests are always logged, but under a flood (an outage) only a sample */
+    unsigned weight = status >= 400 ? log_flood_admit() : 1;
+    if (weight == 0)
+        return;
+    buf_t *b = log_line_begin(level, "request");
+    if (!b)
+        return;
+    if (weight > 1) {
+        buf_append(b, LIT(",\"sampled\":"));
+        buf_append_u64(b, weight);
+    }
+    char ip[INET6_ADDRSTRLEN] = "-";
+    if (ctx->peer_family)
+        inet_ntop(ctx->peer_family, ctx->peer_addr, ip, sizeof(ip));
+    buf_append(b, LIT(",\"request_id\":"));
+    json_str(b, ctx->request_id, ctx->request_id_len);
+    buf_append(b, LIT(",\"method\":"));
+    json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-",
+             ctx->req.method_str.p ? ctx->req.method_str.len : 1);
+    buf_append(b, LIT(",\"route\":"));
+    const char *rn = ctx->route && ctx->route->name ? ctx->route->name : "-";
+    json_str(b, rn, strlen(rn));
+    buf_append(b, LIT(",\"path\":"));
+    json_str(b, ctx->path.p ? ctx->path.p : "-", ctx->path.p ? MIN(ctx->path.len, 256) : 1);
+    buf_append(b, LIT(",\"status\":"));
+    buf_append_u64(b, (uint64_t)status);
+    buf_append(b, LIT(",\"dur_ms\":"));
+    put_ms(b, us);
+    buf_append(b, LIT(",\"bytes\":"));
+    buf_append_u64(b, bytes);
+    buf_append(b, LIT(",\"client\":"));
+    json_str(b, ip, strlen(ip));
+    if (ctx->key_prefix[0]) {
+        buf_append(b, LIT(",\"key_prefix\":"));
+        json_str(b, ctx->key_prefix, strlen(ctx->key_prefix));
+    }
+    /* a refused body helps whoever debugs the client: logged with its secrets masked */
+    if (status >= 400 && status < 500 && ctx->body.len) {
+        /* masked and cut to about 1 KiB; a huge body is not even parsed for the log */
+        buf_append(b, LIT(",\"body\":"));
+        log_mask_json(b, ctx->body.p, ctx->body.len);
+    }
+    log_line_end(b);
+}
+
+/* The one place a request ends: its answer serialised into the connection's output (or handed
+ * to a sub-request's owner), counted, logged, its bytes consumed, and the connection resumed
+ * when the answer came from a completion. Pipelined answers go out in request order. */
+void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, const char *body,
+                      size_t body_len)
+{
+    http_server_t *s = ctx->srv;
+    http_conn_t *c = ctx->conn;
+    ctx->finished = true;
+    ctx->status = status;
+    if (ctx->sub_done) {
+        uint64_t now = clock_now_ns();
+        access_log(s, ctx, status, body_len, now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0);
+        ctx->sub_done(ctx->sub_arg, status, content_type, ctx->head_only ? NULL : body,
+                      ctx->head_only ? 0 : body_len);
+        ctx_put(s, ctx);
+        return;
+    }
+    if (!c) { /* the connection closed while an asynchronous handler ran */
+        ctx_put(s, ctx);
+        return;
+    }
+    /* answered from a completion rather than inside dispatch: resume the connection after */
+    bool async = c->state == CONN_HANDLER && s->dispatching != ctx;
+    uint64_t now = clock_now_ns();
+    uint64_t us = ctx->start_ns && now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0;
+    bool keep = (ctx->req.flags & HTTP_REQ_KEEPALIVE) && !(c->flags & CONN_CLOSE_AFTER) && !s->draining;
+    if (!keep)
+        c->flags |= CONN_CLOSE_AFTER;
+    if (!c->out)
+        c->out = pool_buf(s);
+    http_serialise(c->out, ctx, status, content_type, body, body_len, keep, us);
+
+    s->stats.requests++;
+    if (status >= 100 && status < 600)
+        s->stats.by_class[status / 100]++;
+    s->stats.internal_errors += status == 500;
+    http_route_stats_t *rs = &s->route_stats[c->listener][ctx->route ? ctx->route->id : 0];
+    rs->status[http_status_slot(status)]++;
+    hist_record(&rs->latency_us, us);
+    access_log(s, ctx, status, body_len, us);
+
+    /* consume the request's bytes and get ready for the next head */
+    if (c->in) {
+        c->in_start += ctx->head_len + ctx->body_raw;
+        if (c->in_start > c->in->len || ctx->head_len == 0)
+            c->in_start = c->in->len; /* an error answer: the rest of the input is not trusted */
+    }
+    c->state = CONN_HEAD;
+    c->ctx = NULL;
+    c->requests++;
+    ctx_put(s, ctx);
+    if (async && !(c->flags & CONN_CLOSING)) {
+        conn_on_input(s, c);
+        conn_flush(s, c);
+        conn_update_timer(s, c);
+    }
+}

@@ -20,4 +20,13 @@ void ctx_put(http_server_t *s, http_ctx_t *ctx);
 /* The client's X-Request-Id when valid, else a new one. */
 void ctx_set_request_id(http_server_t *s, http_ctx_t *ctx);
 
+/* Writes the response (status line, the common headers, ctx's headers, the body unless HEAD
+ * or a bodiless status) to o; keep: the connection stays open; us: the time taken. */
+void http_serialise(buf_t *o, const http_ctx_t *ctx, int status, const char *content_type, const char *body,
+                    size_t body_len, bool keep, uint64_t us);
+/* The slot of a status in the per-route counters. */
+int http_status_slot(int status);
+/* Microseconds as "0.412" into out (at least 24 bytes); returns the length. */
+size_t http_format_ms(uint64_t us, char *out);
+
 #endif
