@@ -13,7 +13,7 @@
 #include "api/ops/metrics.h"
 #include "api/ops/openapi.h"
 #include "api/ops/performance.h"
-#include "api/ratelimit.h"
+#include "api/limit/limit.h"
 #include "api/route.h"
 #include "api/rest/writes.h"
 #include "core/common.h"
