@@ -361,6 +361,17 @@ const schema_res_t *schema_find(const char *plural)
     return schema_find_n(plural, strlen(plural));
 }
 
+const schema_res_t *schema_of_path(const char *path, const char **rest)
+{
+    if (strncmp(path, "/api/", 5) != 0)
+        return NULL;
+    const char *p = path + 5, *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (rest)
+        *rest = p + n;
+    return schema_find_n(p, n);
+}
+
 const schema_res_t *schema_by_table(const char *table)
 {
     for (int i = 0; i < SR_COUNT; i++)

@@ -126,6 +126,9 @@ void schema_init(void);
 /* The resource named by its plural ("companies"), or NULL; the _n form takes a length. */
 const schema_res_t *schema_find(const char *plural);
 const schema_res_t *schema_find_n(const char *plural, size_t n);
+/* The resource a path or route pattern names ("/api/<plural>[/...]"), or NULL; *rest (may be
+ * NULL) is set to what follows the plural ("", "/{id}", "/42/analytics"). */
+const schema_res_t *schema_of_path(const char *path, const char **rest);
 /* The resource stored in table, or NULL. */
 const schema_res_t *schema_by_table(const char *table);
 /* The column named name of res, or NULL. */

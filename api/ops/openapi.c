@@ -620,12 +620,10 @@ static void extra_param(buf_t *b, const schema_res_t *res)
 /* A resource route, entirely from the schema; false when r is not one. */
 static bool resource_op(buf_t *b, const http_route_t *r)
 {
-    if (strncmp(r->pattern, "/api/", 5) != 0)
-        return false;
-    const char *p = r->pattern + 5, *slash = strchr(p, '/');
-    const schema_res_t *res = schema_find_n(p, slash ? (size_t)(slash - p) : strlen(p));
-    bool one = slash && strcmp(slash, "/{id}") == 0;
-    if (!res || (slash && !one))
+    const char *rest = "";
+    const schema_res_t *res = schema_of_path(r->pattern, &rest);
+    bool one = strcmp(rest, "/{id}") == 0;
+    if (!res || (*rest && !one))
         return false;
     char schema[160], hdr[160];
     buf_t s = BUF_INIT;

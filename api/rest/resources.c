@@ -652,15 +652,10 @@ static void prepare_resource(resource_t *res)
     }
 }
 
-/* The resource of the route being served: the segment after "/api/" of its pattern. */
+/* The resource of the route being served (resources[] follows g_schema). */
 static const resource_t *route_resource(const http_ctx_t *ctx)
 {
-    const char *p = ctx->route->pattern + 5, *end = strchr(p, '/');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    for (int i = 0; i < SR_COUNT; i++)
-        if (strlen(resources[i].name) == n && memcmp(resources[i].name, p, n) == 0)
-            return &resources[i];
-    die("no resource for route %s", ctx->route->pattern);
+    return &resources[schema_of_path(ctx->route->pattern, NULL) - g_schema];
 }
 
 static void list_handler(http_ctx_t *ctx, const api_auth_t *auth)

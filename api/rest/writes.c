@@ -813,13 +813,12 @@ static void delete_resource(http_ctx_t *ctx, const api_auth_t *auth, const wres_
 
 /* ---- routes ---- */
 
-/* The writable resource of the route being served: the segment after "/api/" of its pattern. */
+/* The writable resource of the route being served. */
 static wres_t *route_wres(const http_ctx_t *ctx)
 {
-    const char *p = ctx->route->pattern + 5, *end = strchr(p, '/');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
+    const schema_res_t *sr = schema_of_path(ctx->route->pattern, NULL);
     for (int i = 0; i < WR_COUNT; i++)
-        if (strlen(g_wres[i].plural) == n && memcmp(g_wres[i].plural, p, n) == 0)
+        if (g_wres[i].s == sr)
             return &g_wres[i];
     die("no writable resource for route %s", ctx->route->pattern);
 }
