@@ -7,7 +7,7 @@
 #define CRMD_CORE_REACTOR_H
 
 /* Timer callbacks one loop turn runs at most (each may answer 408 or close a connection). */
-#define REACTOR_TIMER_BUDGET 1024
+#define REACTOR_TIMER_BUDGET 256
 
 #include <liburing.h>
 #include <stdbool.h>

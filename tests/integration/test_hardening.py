@@ -310,7 +310,8 @@ def expiry_storm(kind):
         assert p99 < 0.010, "p99 %.1f ms during the expiry (max %.1f ms, %d requests)" % (p99 * 1e3, worst * 1e3,
                                                                                            len(storm))
         # no stall either: before the fix one request waited 2.7 s while 10,000 closes ran
-        assert worst < 0.25, "a request waited %.0f ms during the expiry" % (worst * 1e3)
+        bound = 1.0 if lib.SANITIZED else 0.25
+        assert worst < bound, "a request waited %.0f ms during the expiry" % (worst * 1e3)
         # the expiry did happen: every idle connection got its answer, then the server's close
         closed = 0
         for so in socks[::50]:
