@@ -83,6 +83,12 @@ static inline uint32_t tag_slot(const char *tag)
     return (uint32_t)hash_bytes(tag, strlen(tag)) & (TAG_SLOTS - 1);
 }
 
+const char *cache_tier_name(enum cache_tier tier)
+{
+    static const char *const names[CACHE_TIER_COUNT] = {"frequent", "session", "static"};
+    return tier < CACHE_TIER_COUNT ? names[tier] : "all";
+}
+
 uint64_t cache_tier_ttl_ms(enum cache_tier tier)
 {
     return (unsigned)tier < CACHE_TIER_COUNT ? tier_ttl_ms[tier] : 0;

@@ -59,6 +59,8 @@ typedef struct cache_stats {
 
 /* The default TTL of a tier in milliseconds; 0 for an unknown tier. */
 uint64_t cache_tier_ttl_ms(enum cache_tier tier);
+/* "frequent", "session", "static" (metrics labels, stats keys). */
+const char *cache_tier_name(enum cache_tier tier);
 
 /* A cache of at most max_bytes (max_bytes >> shard_bits per shard) in 2^shard_bits shards. */
 cache_t *cache_new(size_t max_bytes, unsigned shard_bits);

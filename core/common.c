@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,4 +66,16 @@ bool csv_next(const char **p, const char **item, size_t *len)
         }
     }
     return false;
+}
+
+uint64_t process_rss_bytes(void)
+{
+    long size = 0, rss_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+        rss_pages = 0;
+    fclose(f);
+    return (uint64_t)rss_pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }

@@ -21,6 +21,9 @@
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 
 /* malloc/calloc/realloc/strdup that abort with a message instead of returning NULL. */
+/* The process's resident set now, from /proc/self/statm (0 when unreadable). */
+uint64_t process_rss_bytes(void);
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

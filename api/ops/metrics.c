@@ -23,6 +23,11 @@
 static const router_t *routers[HTTP_MAX_LISTENERS];
 static time_t start_time;
 
+long long api_metrics_uptime_s(void)
+{
+    return start_time ? (long long)(time(NULL) - start_time) : 0;
+}
+
 /* Prometheus buckets in seconds, written from the log-linear microsecond histograms. */
 static const double le_seconds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
@@ -139,14 +144,6 @@ static void write_process(buf_t *b)
     http_totals(&t);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    long rss_pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        long size;
-        if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
-            rss_pages = 0;
-        fclose(f);
-    }
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
                  (double)ru.ru_stime.tv_usec / 1e6;
     buf_printf(
@@ -163,12 +160,12 @@ static void write_process(buf_t *b)
         "# HELP crmd_log_lines_suppressed_total repeated lines folded into a summary line\n"
         "# TYPE crmd_log_lines_suppressed_total counter\ncrmd_log_lines_suppressed_total %llu\n"
         "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
-        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+        "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n"
         "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
         (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
         (unsigned long long)t.bad_requests, (unsigned long long)t.internal_errors,
         (unsigned long long)t.accept_fd_exhausted, (unsigned long long)log_dropped_total(),
-        (unsigned long long)log_suppressed_total(), cpu, rss_pages * sysconf(_SC_PAGESIZE),
+        (unsigned long long)log_suppressed_total(), cpu, (long long)process_rss_bytes(),
         (long long)start_time);
 }
 
@@ -203,7 +200,6 @@ static void write_cache(buf_t *b)
     cache_t *c = tcache_l1();
     if (!c)
         return;
-    static const char *const tiers[] = {"frequent", "session", "static"};
     static const char *const names[] = {"hits", "misses", "evictions", "expirations", "invalidations"};
     cache_stats_t st[CACHE_TIER_COUNT];
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
@@ -216,18 +212,18 @@ static void write_cache(buf_t *b)
                          : m == 2 ? st[t].evictions
                          : m == 3 ? st[t].expirations
                                   : st[t].invalidations;
-            buf_printf(b, "crmd_cache_%s_total{tier=\"l1\",class=\"%s\"} %llu\n", names[m], tiers[t],
-                       (unsigned long long)v);
+            buf_printf(b, "crmd_cache_%s_total{tier=\"l1\",class=\"%s\"} %llu\n", names[m],
+                       cache_tier_name((enum cache_tier)t), (unsigned long long)v);
         }
     }
     buf_append_lit(b, "# TYPE crmd_cache_entries gauge\n");
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
-        buf_printf(b, "crmd_cache_entries{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t],
-                   (unsigned long long)st[t].entries);
+        buf_printf(b, "crmd_cache_entries{tier=\"l1\",class=\"%s\"} %llu\n",
+                   cache_tier_name((enum cache_tier)t), (unsigned long long)st[t].entries);
     buf_append_lit(b, "# TYPE crmd_cache_bytes gauge\n");
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
-        buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n", tiers[t],
-                   (unsigned long long)st[t].bytes);
+        buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n",
+                   cache_tier_name((enum cache_tier)t), (unsigned long long)st[t].bytes);
 }
 
 static void write_ratelimit(buf_t *b)

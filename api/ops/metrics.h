@@ -9,6 +9,9 @@
 void api_metrics_routes(router_t *admin_rt, const router_t *api_rt);
 
 /* Appends the whole exposition to b. */
+/* Seconds since api_metrics_routes ran (process start). */
+long long api_metrics_uptime_s(void);
+
 struct buf;
 void api_metrics_write(struct buf *b);
 

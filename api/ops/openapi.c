@@ -166,6 +166,28 @@ static const route_doc_t route_docs[] = {
      200,
      "{'type':'object','properties':{'data':{'type':'object','properties':{'cleared':" INT "}}}}",
      "422"},
+    {"GET /api/performance/stats", "operations", "This instance's requests, caches, database and memory (admin)",
+     NULL, NULL, 200,
+     "{'type':'object','properties':{'data':{'type':'object','required':['uptime_s','requests','caches','database'],"
+       "'properties':{"
+         "'uptime_s':" INT ",'open_connections':" INT ","
+         "'requests':{'type':'object','properties':{'total':" INT ",'per_second':" NUM ","
+           "'by_status':{'type':'object','additionalProperties':" INT "},"
+           "'latency_ms':{'$ref':'#/components/schemas/Percentiles'}}},"
+         "'caches':{'type':'object','properties':{"
+           "'l1':{'type':'object','additionalProperties':{'type':'object','properties':{"
+             "'hits':" INT ",'misses':" INT ",'hit_ratio':" NUM ",'entries':" INT ",'bytes':" INT ","
+             "'evictions':" INT "}}},"
+           "'l2':{'type':'object','properties':{'hits':" INT ",'misses':" INT ",'errors':" INT ","
+             "'hit_ratio':" NUM "}},"
+           "'fills':" INT ",'coalesced':" INT ",'bypasses':" INT "}},"
+         "'database':{'type':'object','properties':{"
+           "'pool':{'type':'object','properties':{'size':" INT ",'connected':" INT ",'busy':" INT ","
+             "'idle':" INT ",'waiting':" INT "}},"
+           "'queries':" INT ",'errors':" INT ",'slow_queries':" INT ","
+           "'latency_ms':{'$ref':'#/components/schemas/Percentiles'}}},"
+         "'memory':{'type':'object','properties':{'rss_bytes':" INT ",'max_rss_bytes':" INT "}}}}}}",
+     NULL},
     {"GET /api/openapi.json", "operations", "This description", NULL, NULL, 200, "{'type':'object'}", NULL},
 };
 /* clang-format on */
@@ -459,6 +481,9 @@ static void components(buf_t *b)
         "\"string\"},"
         "\"request_id\":{\"type\":\"string\"},\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\","
         "\"properties\":{\"field\":{\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}},"
+        "\"Percentiles\":{\"type\":\"object\",\"description\":\"milliseconds\",\"properties\":{"
+        "\"p50\":{\"type\":\"number\"},\"p90\":{\"type\":\"number\"},\"p95\":{\"type\":\"number\"},"
+        "\"p99\":{\"type\":\"number\"},\"max\":{\"type\":\"number\"}}},"
         "\"Pagination\":{\"type\":\"object\",\"required\":[\"limit\",\"has_next\",\"has_prev\",\"next_"
         "cursor\","
         "\"prev_cursor\"],\"properties\":{\"limit\":{\"type\":\"integer\"},\"has_next\":{\"type\":"

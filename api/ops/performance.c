@@ -1,4 +1,11 @@
 /*
+ * GET /api/performance/stats (admin, `expensive` class, never cached): this instance's
+ * requests (total, rate since start, latency percentiles over every API route, counts by
+ * status class), caches (L1 per tier: hits, misses, hit ratio, entries, bytes, evictions; L2
+ * and fills), database (pool, queries, errors, slow queries, latency percentiles over every
+ * statement), memory, uptime and open connections. Figures are counts and timings only, of
+ * every organization together: the same that /metrics shows on the admin listener.
+ *
  * POST /api/performance/clear-cache {"scope": "all"|"l1"|"l2"|"tag", "tag"?} →
  * {"data": {"cleared": n}}: n counts the entries removed here (L1) and in Redis (L2); the L1s
  * of the other instances are cleared through the invalidation channel.
@@ -16,11 +23,16 @@
 #include "cache/tiered.h"
 #include "api/common.h"
 #include "core/clock.h"
+#include "core/hist.h"
+#include "core/json.h"
 #include "core/json_read.h"
 #include "core/log.h"
+#include "api/ops/metrics.h"
 #include "db/db.h"
+#include "http/server.h"
 
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #define TAG_MAX 200
@@ -231,8 +243,156 @@ static void clear_cache_operator(http_ctx_t *ctx)
     clear_cache(ctx, NULL);
 }
 
+/* ---- stats ---- */
+
+static const router_t *api_router; /* the public listener's routes (listener 0) */
+
+static void kv_ms(json_writer_t *w, const char *key, uint64_t us)
+{
+    json_w_key_str(w, key, strlen(key));
+    json_w_double(w, (double)us / 1000.0, 3);
+}
+
+static void percentiles(json_writer_t *w, const hist_t *h)
+{
+    json_w_key(w, JSON_K("latency_ms"));
+    json_obj_begin(w);
+    kv_ms(w, "p50", hist_quantile(h, 0.50));
+    kv_ms(w, "p90", hist_quantile(h, 0.90));
+    kv_ms(w, "p95", hist_quantile(h, 0.95));
+    kv_ms(w, "p99", hist_quantile(h, 0.99));
+    kv_ms(w, "max", hist_quantile(h, 1.0));
+    json_obj_end(w);
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+    return a + b ? (double)a / (double)(a + b) : 0.0;
+}
+
+static void stats(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    api_value_t none[1];
+    api_errors_t errs = {0};
+    if (!api_query_parse(&ctx->arena, ctx->req.query, NULL, 0, none, NULL, &errs)) {
+        api_respond_bad_params(ctx, &errs); /* it takes no parameter */
+        return;
+    }
+    long long uptime = api_metrics_uptime_s();
+    http_totals_t t;
+    http_totals(&t);
+    json_writer_t w;
+    api_json_begin_data(ctx, &w);
+    json_obj_begin(&w);
+    json_kv_i64(&w, JSON_K("uptime_s"), uptime);
+    json_kv_u64(&w, JSON_K("open_connections"), t.open);
+
+    /* requests: every route of the API listener, merged */
+    hist_t *lat = arena_alloc(&ctx->arena, sizeof(*lat));
+    memset(lat, 0, sizeof(*lat));
+    http_route_stats_t *rs = arena_alloc(&ctx->arena, sizeof(*rs));
+    for (uint16_t id = 0; api_router && id <= router_route_count(api_router); id++) {
+        memset(rs, 0, sizeof(*rs));
+        http_route_totals(0, id, rs);
+        hist_merge(lat, &rs->latency_us);
+    }
+    json_w_key(&w, JSON_K("requests"));
+    json_obj_begin(&w);
+    json_kv_u64(&w, JSON_K("total"), t.requests);
+    json_kv_double(&w, JSON_K("per_second"), uptime > 0 ? (double)t.requests / (double)uptime : 0.0, 2);
+    json_w_key(&w, JSON_K("by_status"));
+    json_obj_begin(&w);
+    static const char *const classes[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int c = 1; c <= 5; c++) {
+        json_w_key_str(&w, classes[c - 1], 3);
+        json_w_u64(&w, t.by_class[c]);
+    }
+    json_obj_end(&w);
+    percentiles(&w, lat);
+    json_obj_end(&w);
+
+    /* caches */
+    api_cache_counters_t k;
+    api_cache_counters(&k);
+    json_w_key(&w, JSON_K("caches"));
+    json_obj_begin(&w);
+    json_w_key(&w, JSON_K("l1"));
+    json_obj_begin(&w);
+    cache_t *l1 = tcache_l1();
+    for (int tier = 0; tier < CACHE_TIER_COUNT; tier++) {
+        cache_stats_t st = {0};
+        if (l1)
+            cache_stats(l1, (enum cache_tier)tier, &st);
+        const char *name = cache_tier_name((enum cache_tier)tier);
+        json_w_key_str(&w, name, strlen(name));
+        json_obj_begin(&w);
+        json_kv_u64(&w, JSON_K("hits"), st.hits);
+        json_kv_u64(&w, JSON_K("misses"), st.misses);
+        json_kv_double(&w, JSON_K("hit_ratio"), ratio(st.hits, st.misses), 4);
+        json_kv_u64(&w, JSON_K("entries"), st.entries);
+        json_kv_u64(&w, JSON_K("bytes"), st.bytes);
+        json_kv_u64(&w, JSON_K("evictions"), st.evictions);
+        json_obj_end(&w);
+    }
+    json_obj_end(&w);
+    json_w_key(&w, JSON_K("l2"));
+    json_obj_begin(&w);
+    json_kv_u64(&w, JSON_K("hits"), k.l2_hits);
+    json_kv_u64(&w, JSON_K("misses"), k.l2_misses);
+    json_kv_u64(&w, JSON_K("errors"), k.l2_errors);
+    json_kv_double(&w, JSON_K("hit_ratio"), ratio(k.l2_hits, k.l2_misses), 4);
+    json_obj_end(&w);
+    json_kv_u64(&w, JSON_K("fills"), k.fills);
+    json_kv_u64(&w, JSON_K("coalesced"), k.coalesced);
+    json_kv_u64(&w, JSON_K("bypasses"), k.bypasses);
+    json_obj_end(&w);
+
+    /* database: every statement, merged */
+    db_pool_stats_t ps;
+    db_pool_stats(&ps);
+    hist_t *qlat = lat;
+    memset(qlat, 0, sizeof(*qlat));
+    uint64_t slow = 0;
+    for (db_stmt_t id = 0; id < db_stmt_count(); id++) {
+        db_stmt_stats_t ss;
+        db_stmt_stats(id, &ss);
+        slow += ss.slow;
+        db_stmt_hist(id, qlat);
+    }
+    json_w_key(&w, JSON_K("database"));
+    json_obj_begin(&w);
+    json_w_key(&w, JSON_K("pool"));
+    json_obj_begin(&w);
+    json_kv_u64(&w, JSON_K("size"), ps.size);
+    json_kv_u64(&w, JSON_K("connected"), ps.connected);
+    json_kv_u64(&w, JSON_K("busy"), ps.busy);
+    json_kv_u64(&w, JSON_K("idle"), ps.connected > ps.busy ? ps.connected - ps.busy : 0);
+    json_kv_u64(&w, JSON_K("waiting"), ps.waiting);
+    json_obj_end(&w);
+    json_kv_u64(&w, JSON_K("queries"), ps.queries);
+    json_kv_u64(&w, JSON_K("errors"), ps.errors);
+    json_kv_u64(&w, JSON_K("slow_queries"), slow);
+    percentiles(&w, qlat);
+    json_obj_end(&w);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    json_w_key(&w, JSON_K("memory"));
+    json_obj_begin(&w);
+    json_kv_u64(&w, JSON_K("rss_bytes"), process_rss_bytes());
+    json_kv_u64(&w, JSON_K("max_rss_bytes"), (uint64_t)ru.ru_maxrss * 1024u);
+    json_obj_end(&w);
+
+    json_obj_end(&w);
+    json_obj_end(&w);
+    http_respond(ctx, 200, "application/json");
+}
+
 void api_performance_routes(router_t *rt)
 {
+    api_router = rt;
+    api_route_cached(rt, HTTP_GET, "/api/performance/stats", stats, ROUTE_ADMIN, ROUTE_CLASS_EXPENSIVE,
+                     "GET /api/performance/stats", NULL);
     row_owned_stmt = db_stmt(
         "SELECT CASE $1::text"
         " WHEN 'company' THEN EXISTS (SELECT 1 FROM companies WHERE id = $2::bigint AND org_id = $3::bigint)"

@@ -1,0 +1,111 @@
+"""GET /api/performance/stats against the real server and stack: admin only, never cached, and
+true: every counter moves by what the test itself sent (requests by status class, L1 hits of a
+cached GET, database queries of an uncached one), percentiles are ordered, and the body has the
+shape OpenAPI describes."""
+import os
+import time
+
+from lib import Conn, Server, Skip, http_get, seed_keys
+
+DB = os.environ.get("DATABASE_URL")
+REDIS = os.environ.get("REDIS_URL")
+srv = None
+admin = member = None
+
+
+def setup_module():
+    global srv, admin, member
+    if not DB:
+        raise Skip("DATABASE_URL not set (run through tests/run, which starts dev/stack)")
+    keys = seed_keys("performance")
+    org = next(k["org_id"] for k in keys if k["tier"] == "unlimited")
+    admin = next(k["key"] for k in keys if k["org_id"] == org and k["role"] == "admin")
+    member = next((k["key"] for k in keys if k["org_id"] == org and k["role"] == "member"), None)
+    env = {"DATABASE_URL": DB, "PAGINATION_KEY": "test-key"}
+    if REDIS:
+        env["REDIS_URL"] = REDIS
+    srv = Server(env=env)
+    end = time.time() + 15
+    while time.time() < end and http_get(srv, "/api/health/ready").status != 200:
+        time.sleep(0.1)
+
+
+def teardown_module():
+    if srv:
+        srv.stop()
+
+
+def get(path, key):
+    with Conn(srv) as c:
+        return c.request("GET", path, {"X-API-Key": key} if key else None)
+
+
+def stats():
+    r = get("/api/performance/stats", admin)
+    assert r.status == 200, r
+    assert r.header("content-type").startswith("application/json")
+    return r.json()["data"]
+
+
+def test_admin_only_and_never_cached():
+    assert get("/api/performance/stats", None).status == 401
+    if member:
+        r = get("/api/performance/stats", member)
+        assert r.status == 403 and r.json()["type"] == "/problems/forbidden"
+    r1 = get("/api/performance/stats", admin)
+    r2 = get("/api/performance/stats", admin)
+    assert r1.status == r2.status == 200
+    assert r1.header("x-cache") is None and r2.header("x-cache") is None
+    assert r1.json()["data"]["requests"]["total"] < r2.json()["data"]["requests"]["total"]
+    # it takes no parameter: any is refused, as everywhere in the API
+    for q in ("x=1", "limit=5", "%ff=1", "ownerId=1"):
+        r = get("/api/performance/stats?" + q, admin)
+        assert r.status == 400 and r.json()["type"] in ("/problems/invalid-parameter", "/problems/bad-request"), (q, r)
+
+
+def test_request_counters_move_by_what_was_sent():
+    before = stats()
+    n_ok, n_404 = 25, 7
+    for _ in range(n_ok):
+        assert get("/api/health/live", None).status == 200
+    for i in range(n_404):
+        assert get("/api/companies/%d" % (900000000 + i), admin).status == 404
+    after = stats()
+    rb, ra = before["requests"], after["requests"]
+    # the stats call itself (200) is counted too: one between the two reads
+    assert ra["total"] - rb["total"] == n_ok + n_404 + 1, (rb, ra)
+    assert ra["by_status"]["4xx"] - rb["by_status"]["4xx"] == n_404
+    assert ra["by_status"]["2xx"] - rb["by_status"]["2xx"] == n_ok + 1
+    lat = ra["latency_ms"]
+    assert 0 <= lat["p50"] <= lat["p90"] <= lat["p95"] <= lat["p99"] <= lat["max"], lat
+    assert after["uptime_s"] >= before["uptime_s"] >= 0
+    assert after["open_connections"] >= 1
+    assert after["memory"]["rss_bytes"] > 1 << 20
+    assert after["memory"]["max_rss_bytes"] >= after["memory"]["rss_bytes"] // 2
+
+
+def test_cache_and_database_counters_move_by_what_was_sent():
+    r = get("/api/companies?limit=3", admin)
+    ids = [c["id"] for c in r.json()["data"]]
+    path = "/api/companies/%d" % ids[0]
+    get(path + "?refresh=true", admin)  # filled now
+    before = stats()
+    for _ in range(5):
+        r = get(path, admin)
+        assert r.header("x-cache") == "HIT"
+    mid = stats()
+    hits = mid["caches"]["l1"]["frequent"]["hits"] - before["caches"]["l1"]["frequent"]["hits"]
+    assert hits == 5, hits
+    assert mid["caches"]["l1"]["frequent"]["entries"] >= 1
+    assert 0 <= mid["caches"]["l1"]["frequent"]["hit_ratio"] <= 1
+    # refresh bypasses the cache: each asks PostgreSQL once
+    for _ in range(4):
+        assert get(path + "?refresh=true", admin).status == 200
+    after = stats()
+    assert after["database"]["queries"] - mid["database"]["queries"] >= 4
+    pool = after["database"]["pool"]
+    assert pool["size"] >= 1 and pool["connected"] >= 1
+    assert pool["idle"] + pool["busy"] == pool["connected"]
+    lat = after["database"]["latency_ms"]
+    assert 0 < lat["max"] and lat["p50"] <= lat["p99"] <= lat["max"], lat
+    assert after["caches"]["bypasses"] - mid["caches"]["bypasses"] == 4
