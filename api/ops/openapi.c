@@ -188,6 +188,22 @@ static const route_doc_t route_docs[] = {
            "'latency_ms':{'$ref':'#/components/schemas/Percentiles'}}},"
          "'memory':{'type':'object','properties':{'rss_bytes':" INT ",'max_rss_bytes':" INT "}}}}}}",
      NULL},
+    {"GET /api/performance/analysis", "operations",
+     "Per prepared statement timings, query health and index recommendations from generic plans (admin)",
+     NULL, NULL, 200,
+     "{'type':'object','properties':{'data':{'type':'object','required':['query_health','statements',"
+       "'explained','recommendations'],'properties':{"
+         "'query_health':{'type':'object','properties':{"
+           "'status':{'type':'string','enum':['healthy','degraded','unhealthy']},"
+           "'calls':" INT ",'slow_calls':" INT ",'slow_share':" NUM ",'slow_threshold_ms':" INT "}},"
+         "'statements':{'type':'array','maxItems':50,'items':{'type':'object','properties':{"
+           "'id':" INT ",'sql':" STR ",'calls':" INT ",'mean_ms':" NUM ",'p95_ms':" NUM ",'max_ms':" NUM ","
+           "'rows':" INT ",'slow':" INT "}}},"
+         "'explained':{'type':'array','items':" INT "},"
+         "'recommendations':{'type':'array','items':{'type':'object','properties':{"
+           "'statement':" INT ",'table':" STR ",'table_rows':" INT ",'filter':{'type':['string','null']},"
+           "'advice':" STR "}}}}}}}",
+     NULL},
     {"GET /api/openapi.json", "operations", "This description", NULL, NULL, 200, "{'type':'object'}", NULL},
 };
 /* clang-format on */

@@ -6,6 +6,14 @@
  * statement), memory, uptime and open connections. Figures are counts and timings only, of
  * every organization together: the same that /metrics shows on the admin listener.
  *
+ * GET /api/performance/analysis (admin, `expensive` class, never cached): per prepared statement
+ * of this instance (the 50 with the most total time), calls, mean/p95/max ms, rows and slow
+ * calls; the query health (healthy under 5 % slow calls, degraded to 10 %, unhealthy above);
+ * and recommendations from the generic plans of the slowest statements (by mean time, up to
+ * ANALYSIS_EXPLAIN): every sequential scan of a table of ANALYSIS_LARGE_ROWS rows or more (by
+ * pg_class.reltuples), with the scan's filter, names the table and the statement. The plans
+ * come from crmd_explain_generic (sql/migrations/005), which never runs the statement.
+ *
  * POST /api/performance/clear-cache {"scope": "all"|"l1"|"l2"|"tag", "tag"?} →
  * {"data": {"cleared": n}}: n counts the entries removed here (L1) and in Redis (L2); the L1s
  * of the other instances are cleared through the invalidation channel.
@@ -32,6 +40,7 @@
 #include "http/server.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <string.h>
 
@@ -388,9 +397,229 @@ static void stats(http_ctx_t *ctx, const api_auth_t *auth)
     http_respond(ctx, 200, "application/json");
 }
 
+/* ---- analysis ---- */
+
+#define ANALYSIS_LIST       50
+#define ANALYSIS_EXPLAIN    5
+#define ANALYSIS_LARGE_ROWS 10000
+#define ANALYSIS_SQL_MAX    300
+
+static db_stmt_t explain_stmt, table_rows_stmt;
+
+typedef struct {
+    db_stmt_t id;
+    db_stmt_stats_t st;
+    uint64_t p95_us;
+} stmt_row_t;
+
+typedef struct {
+    http_ctx_t *ctx;
+    stmt_row_t *rows;
+    size_t nrows;
+    db_stmt_t explained[ANALYSIS_EXPLAIN];
+    int nexplained;
+    uint64_t calls, slow;
+} analysis_t;
+
+static int by_total_desc(const void *a, const void *b)
+{
+    uint64_t x = ((const stmt_row_t *)a)->st.total_us, y = ((const stmt_row_t *)b)->st.total_us;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The highest $n of a statement's text: its parameter count. */
+static int param_count(const char *sql)
+{
+    int n = 0;
+    for (const char *p = sql; (p = strchr(p, '$'));) {
+        int v = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            v = v * 10 + (*p - '0');
+        n = v > n ? v : n;
+    }
+    return n;
+}
+
+static const char *jstr(const json_value_t *v, const char *key)
+{
+    size_t n;
+    const char *s = json_string(json_object_get(v, key), &n);
+    return s;
+}
+
+/* Rows of table in the size query's result (reltuples), or -1 when unknown. */
+static int64_t table_rows(const PGresult *r, const char *table, size_t n)
+{
+    for (int i = 0; r && i < PQntuples(r); i++)
+        if ((size_t)PQgetlength(r, i, 0) == n && memcmp(PQgetvalue(r, i, 0), table, n) == 0)
+            return strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    return -1;
+}
+
+/* Walks a plan node and its children; writes one recommendation per sequential scan of a large
+ * table. */
+static void walk_plan(json_writer_t *w, const json_value_t *node, db_stmt_t id, const PGresult *sizes, int *n,
+                      int depth)
+{
+    if (!node || depth > 64)
+        return;
+    size_t tl;
+    const char *type = json_string(json_object_get(node, "Node Type"), &tl);
+    const char *rel = json_string(json_object_get(node, "Relation Name"), &tl);
+    if (type && strcmp(type, "Seq Scan") == 0 && rel) {
+        int64_t rows = table_rows(sizes, rel, tl);
+        if (rows >= ANALYSIS_LARGE_ROWS) {
+            const char *filter = jstr(node, "Filter");
+            json_obj_begin(w);
+            json_kv_i64(w, JSON_K("statement"), (int64_t)id);
+            json_kv_str(w, JSON_K("table"), rel, tl);
+            json_kv_i64(w, JSON_K("table_rows"), rows);
+            json_w_key(w, JSON_K("filter"));
+            if (filter)
+                json_w_str(w, filter, strlen(filter));
+            else
+                json_w_null(w);
+            char advice[256];
+            int an = snprintf(advice, sizeof(advice),
+                              "sequential scan of %.*s (%lld rows)%s: an index on the filtered columns would "
+                              "let it read only the matching rows",
+                              (int)tl, rel, (long long)rows, filter ? " with a filter" : "");
+            json_kv_str(w, JSON_K("advice"), advice, (size_t)an);
+            json_obj_end(w);
+            (*n)++;
+        }
+    }
+    const json_value_t *kids = json_object_get(node, "Plans");
+    for (size_t i = 0; i < json_array_len(kids); i++)
+        walk_plan(w, json_array_at(kids, i), id, sizes, n, depth + 1);
+}
+
+static void analysis_done(db_batch_t *b, void *arg)
+{
+    analysis_t *an = arg;
+    http_ctx_t *ctx = an->ctx;
+    if (b->status != DB_OK) {
+        api_respond_db_error(ctx, b);
+        return;
+    }
+    const PGresult *sizes = b->results[an->nexplained];
+    json_writer_t w;
+    api_json_begin_data(ctx, &w);
+    json_obj_begin(&w);
+    double slow_share = an->calls ? (double)an->slow / (double)an->calls : 0.0;
+    json_w_key(&w, JSON_K("query_health"));
+    json_obj_begin(&w);
+    const char *health = slow_share < 0.05 ? "healthy" : slow_share <= 0.10 ? "degraded" : "unhealthy";
+    json_kv_str(&w, JSON_K("status"), health, strlen(health));
+    json_kv_u64(&w, JSON_K("calls"), an->calls);
+    json_kv_u64(&w, JSON_K("slow_calls"), an->slow);
+    json_kv_double(&w, JSON_K("slow_share"), slow_share, 4);
+    json_kv_i64(&w, JSON_K("slow_threshold_ms"), g_config.slow_query_ms);
+    json_obj_end(&w);
+
+    json_w_key(&w, JSON_K("statements"));
+    json_arr_begin(&w);
+    for (size_t i = 0; i < an->nrows && i < ANALYSIS_LIST; i++) {
+        const stmt_row_t *r = &an->rows[i];
+        const char *sql = db_stmt_sql(r->id);
+        json_obj_begin(&w);
+        json_kv_i64(&w, JSON_K("id"), (int64_t)r->id);
+        json_kv_str(&w, JSON_K("sql"), sql, MIN(strlen(sql), ANALYSIS_SQL_MAX));
+        json_kv_u64(&w, JSON_K("calls"), r->st.calls);
+        json_kv_double(&w, JSON_K("mean_ms"), (double)r->st.total_us / (double)r->st.calls / 1000.0, 3);
+        json_kv_double(&w, JSON_K("p95_ms"), (double)r->p95_us / 1000.0, 3);
+        json_kv_double(&w, JSON_K("max_ms"), (double)r->st.max_us / 1000.0, 3);
+        json_kv_u64(&w, JSON_K("rows"), r->st.rows);
+        json_kv_u64(&w, JSON_K("slow"), r->st.slow);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+
+    /* the slowest statements' generic plans */
+    json_w_key(&w, JSON_K("explained"));
+    json_arr_begin(&w);
+    for (int i = 0; i < an->nexplained; i++)
+        if (!PQgetisnull(b->results[i], 0, 0))
+            json_w_i64(&w, (int64_t)an->explained[i]);
+    json_arr_end(&w);
+    json_w_key(&w, JSON_K("recommendations"));
+    json_arr_begin(&w);
+    int nrec = 0;
+    for (int i = 0; i < an->nexplained; i++) {
+        const PGresult *r = b->results[i];
+        if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
+            continue;
+        json_error_t err;
+        const json_value_t *plan =
+            json_parse(&ctx->arena, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), &err);
+        walk_plan(&w, json_object_get(json_array_at(plan, 0), "Plan"), an->explained[i], sizes, &nrec, 0);
+    }
+    json_arr_end(&w);
+    json_obj_end(&w);
+    json_obj_end(&w);
+    api_timing_db(ctx, b);
+    db_batch_release(b);
+    http_respond(ctx, 200, "application/json");
+}
+
+static int by_mean_desc(const void *a, const void *b)
+{
+    const stmt_row_t *x = a, *y = b;
+    double mx = (double)x->st.total_us / (double)x->st.calls,
+           my = (double)y->st.total_us / (double)y->st.calls;
+    return mx < my ? 1 : mx > my ? -1 : 0;
+}
+
+static void analysis(http_ctx_t *ctx, const api_auth_t *auth)
+{
+    api_value_t none[1];
+    api_errors_t errs = {0};
+    if (!api_query_parse(&ctx->arena, ctx->req.query, NULL, 0, none, NULL, &errs)) {
+        api_respond_bad_params(ctx, &errs); /* it takes no parameter */
+        return;
+    }
+    analysis_t *an = arena_alloc(&ctx->arena, sizeof(*an));
+    memset(an, 0, sizeof(*an));
+    an->ctx = ctx;
+    uint32_t n = db_stmt_count();
+    an->rows = arena_alloc(&ctx->arena, (n ? n : 1) * sizeof(*an->rows));
+    hist_t *h = arena_alloc(&ctx->arena, sizeof(*h));
+    for (db_stmt_t id = 0; id < n; id++) {
+        stmt_row_t r = {.id = id};
+        db_stmt_stats(id, &r.st);
+        an->calls += r.st.calls;
+        an->slow += r.st.slow;
+        if (!r.st.calls || id == explain_stmt || id == table_rows_stmt)
+            continue;
+        memset(h, 0, sizeof(*h));
+        db_stmt_hist(id, h);
+        r.p95_us = hist_quantile(h, 0.95);
+        an->rows[an->nrows++] = r;
+    }
+    /* the slowest by mean time are explained, then the list is ordered by total time */
+    qsort(an->rows, an->nrows, sizeof(*an->rows), by_mean_desc);
+    db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
+    for (size_t i = 0; i < an->nrows && an->nexplained < ANALYSIS_EXPLAIN; i++) {
+        const char *sql = db_stmt_sql(an->rows[i].id);
+        char np[16];
+        snprintf(np, sizeof(np), "%d", param_count(sql));
+        const char *params[2] = {sql, arena_strndup(&ctx->arena, np, strlen(np))};
+        db_batch_add(b, explain_stmt, 2, params);
+        an->explained[an->nexplained++] = an->rows[i].id;
+    }
+    db_batch_add(b, table_rows_stmt, 0, NULL);
+    qsort(an->rows, an->nrows, sizeof(*an->rows), by_total_desc);
+    db_batch_submit(b, analysis_done, an);
+}
+
 void api_performance_routes(router_t *rt)
 {
     api_router = rt;
+    explain_stmt = db_stmt("SELECT crmd_explain_generic($1::text, $2::integer)");
+    table_rows_stmt = db_stmt("SELECT c.relname, c.reltuples::bigint FROM pg_class c"
+                              " WHERE c.relkind IN ('r', 'p') AND c.relnamespace = 'public'::regnamespace");
+    api_route_cached(rt, HTTP_GET, "/api/performance/analysis", analysis, ROUTE_ADMIN, ROUTE_CLASS_EXPENSIVE,
+                     "GET /api/performance/analysis", NULL);
     api_route_cached(rt, HTTP_GET, "/api/performance/stats", stats, ROUTE_ADMIN, ROUTE_CLASS_EXPENSIVE,
                      "GET /api/performance/stats", NULL);
     row_owned_stmt = db_stmt(

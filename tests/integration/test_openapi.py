@@ -170,6 +170,7 @@ def test_every_route_the_api_md_lists_is_described():
         ("/api/deals/pipeline-stats", "get"), ("/api/companies/{id}/analytics", "get"),
         ("/api/companies/{id}/deals-summary", "get"), ("/api/deals/bulk", "post"), ("/api/batch", "post"),
         ("/api/performance/clear-cache", "post"), ("/api/performance/stats", "get"),
+        ("/api/performance/analysis", "get"),
     }
     for r in ("companies", "contacts", "deals", "activities", "tasks", "stages", "users"):
         want |= {("/api/" + r, "get"), ("/api/%s/{id}" % r, "get")}
@@ -232,7 +233,8 @@ def test_aggregates_validate():
                        ("/api/deals/pipeline-stats", "/api/deals/pipeline-stats"),
                        ("/api/companies/{id}/analytics", "/api/companies/%d/analytics" % company),
                        ("/api/companies/{id}/deals-summary", "/api/companies/%d/deals-summary" % company),
-                       ("/api/performance/stats", "/api/performance/stats")]:
+                       ("/api/performance/stats", "/api/performance/stats"),
+                       ("/api/performance/analysis", "/api/performance/analysis")]:
         r = call("GET", real)
         assert r.status == 200, (real, r)
         validate(r.json(), response_schema(path, "get", 200), real)

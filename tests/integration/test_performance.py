@@ -109,3 +109,76 @@ def test_cache_and_database_counters_move_by_what_was_sent():
     lat = after["database"]["latency_ms"]
     assert 0 < lat["max"] and lat["p50"] <= lat["p99"] <= lat["max"], lat
     assert after["caches"]["bypasses"] - mid["caches"]["bypasses"] == 4
+
+
+# ---- analysis ----
+
+def psql(sql):
+    import subprocess
+    out = subprocess.run(["psql", DB, "-AtqX", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def analysis():
+    r = get("/api/performance/analysis", admin)
+    assert r.status == 200, r
+    return r.json()["data"]
+
+
+def test_analysis_admin_only_and_takes_no_parameter():
+    assert get("/api/performance/analysis", None).status == 401
+    if member:
+        assert get("/api/performance/analysis", member).status == 403
+    for q in ("x=1", "limit=5", "%ff=1"):
+        assert get("/api/performance/analysis?" + q, admin).status == 400, q
+
+
+def test_analysis_counts_every_statement_and_grades_health():
+    for _ in range(3):
+        assert get("/api/companies?limit=5&refresh=true", admin).status == 200
+        assert get("/api/deals?limit=5&includeRelationships=true&refresh=true", admin).status == 200
+    d = analysis()
+    sts = d["statements"]
+    assert sts, d
+    assert len(sts) <= 50
+    totals = [s["mean_ms"] * s["calls"] for s in sts]
+    assert all(a >= b * 0.999 for a, b in zip(totals, totals[1:])), "not ordered by total time"
+    for s in sts:
+        assert s["calls"] >= 1 and 0 <= s["mean_ms"] <= s["max_ms"] + 0.001, s
+        assert s["slow"] <= s["calls"] and s["rows"] >= 0 and s["p95_ms"] >= 0
+        assert s["sql"] and len(s["sql"]) <= 300
+    assert any(s["sql"].startswith("SELECT t.id, t.owner_id, t.name") and s["calls"] >= 3 for s in sts), \
+        [s["sql"][:60] for s in sts]
+    h = d["query_health"]
+    assert h["calls"] >= sum(s["calls"] for s in sts)
+    share = h["slow_calls"] / h["calls"] if h["calls"] else 0
+    assert abs(h["slow_share"] - share) < 1e-3
+    want = "healthy" if share < 0.05 else "degraded" if share <= 0.10 else "unhealthy"
+    assert h["status"] == want, h
+    # the slowest statements were explained (their generic plans, never run)
+    assert d["explained"] and all(isinstance(i, int) for i in d["explained"])
+    assert set(d["explained"]) <= {s["id"] for s in sts} | set(d["explained"])
+
+
+def test_analysis_recommends_on_a_sequential_scan_of_a_large_table():
+    org = psql("SELECT org_id FROM api_keys k WHERE k.prefix = '%s'" % admin[5:13])
+    psql("INSERT INTO deals (org_id, company_id, stage_id, name, value) "
+         "SELECT %s, (SELECT min(id) FROM companies WHERE org_id = %s), "
+         "(SELECT min(id) FROM stages WHERE org_id = %s), 'analysis bulk ' || g, 100 "
+         "FROM generate_series(1, 15000) g" % (org, org, org))
+    try:
+        psql("ANALYZE deals")
+        # the dashboard counts every deal of the organization: its plan reads the whole table
+        for _ in range(3):
+            assert get("/api/dashboard?refresh=true", admin).status == 200
+        d = analysis()
+        recs = d["recommendations"]
+        assert any(r["table"] == "deals" and r["table_rows"] >= 10000 for r in recs), (recs, d["explained"])
+        for r in recs:
+            assert r["statement"] in d["explained"]
+            assert r["advice"].startswith("sequential scan of " + r["table"])
+    finally:
+        psql("DELETE FROM deals WHERE name LIKE 'analysis bulk %'")
+        psql("ANALYZE deals")
