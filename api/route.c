@@ -10,11 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void unauthorized_allowed(http_ctx_t *ctx, void *detail)
+void api_respond_unauthorized(http_ctx_t *ctx, const char *detail)
 {
     http_add_header(ctx, LIT("WWW-Authenticate"), LIT("Bearer realm=\"crmd\""));
-    log_fields(LOG_INFO, "unauthorized", "request_id", ctx->request_id, "reason", (const char *)detail, NULL);
+    log_fields(LOG_INFO, "unauthorized", "request_id", ctx->request_id, "reason", detail, NULL);
     http_respond_problem(ctx, 401, "unauthorized", detail);
+}
+
+static void unauthorized_allowed(http_ctx_t *ctx, void *detail)
+{
+    api_respond_unauthorized(ctx, detail);
 }
 
 /* Unauthenticated requests spend the client IP's budget; detail is a string constant. */

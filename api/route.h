@@ -34,6 +34,9 @@ void api_route(router_t *rt, http_method_t method, const char *pattern, api_hand
 void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,
                       uint32_t flags, uint8_t route_class, const char *name, const api_cache_spec_t *spec);
 
+/* Answers 401 with WWW-Authenticate: Bearer and logs why (detail: a string constant). */
+void api_respond_unauthorized(http_ctx_t *ctx, const char *detail);
+
 /* Frees what api_route kept (after the router is gone). */
 void api_routes_free(void);
 

@@ -77,10 +77,23 @@ typedef struct route_doc {
 
 /* clang-format off */
 static const route_doc_t route_docs[] = {
-    {"GET /api/health", "operations", "Health from the last background probe", NULL, NULL, 200,
-     "{'type':'object','properties':{"
-       "'status':{'type':'string','enum':['healthy','degraded','unhealthy','draining']}}}",
-     "503"},
+    {"GET /api/health", "operations", "Health from the last background probe; detailed with an admin key",
+     "{'name':'detailed','in':'query','description':'true: with an admin key, what the status is made of',"
+       "'schema':{'type':'boolean'}}", NULL, 200,
+     "{'type':'object','required':['status'],'properties':{"
+       "'status':{'type':'string','enum':['healthy','degraded','unhealthy','draining']},"
+       "'uptime_s':" INT ","
+       "'database':{'type':'object','properties':{'configured':{'type':'boolean'},"
+         "'primary':{'type':'object','properties':{'up':{'type':'boolean'},"
+           "'latency_ms':{'type':['number','null']},'probe_age_ms':{'type':['integer','null']}}},"
+         "'replicas':{'type':'array','items':{'type':'object'}}}},"
+       "'redis':{'type':'object','properties':{'configured':{'type':'boolean'},'up':{'type':'boolean'},"
+         "'connected_threads':" INT ",'threads':" INT ",'reconnects':" INT "}},"
+       "'pools':{'type':'object','properties':{'size':" INT ",'connected':" INT ",'busy':" INT ","
+         "'waiting':" INT "}},"
+       "'cache':{'type':'object','properties':{'enabled':{'type':'boolean'},'entries':" INT ",'bytes':" INT "}},"
+       "'memory':{'type':'object','properties':{'rss_bytes':" INT "}}}}",
+     "400,401,403,503"},
     {"GET /api/health/live", "operations", "200 while the process runs", NULL, NULL, 200,
      "{'type':'object','properties':{'status':{'type':'string','enum':['alive']}}}",
      NULL},

@@ -234,7 +234,8 @@ def test_aggregates_validate():
                        ("/api/companies/{id}/analytics", "/api/companies/%d/analytics" % company),
                        ("/api/companies/{id}/deals-summary", "/api/companies/%d/deals-summary" % company),
                        ("/api/performance/stats", "/api/performance/stats"),
-                       ("/api/performance/analysis", "/api/performance/analysis")]:
+                       ("/api/performance/analysis", "/api/performance/analysis"),
+                       ("/api/health", "/api/health?detailed=true")]:
         r = call("GET", real)
         assert r.status == 200, (real, r)
         validate(r.json(), response_schema(path, "get", 200), real)

@@ -182,3 +182,33 @@ def test_analysis_recommends_on_a_sequential_scan_of_a_large_table():
     finally:
         psql("DELETE FROM deals WHERE name LIKE 'analysis bulk %'")
         psql("ANALYZE deals")
+
+
+# ---- detailed health ----
+
+def test_detailed_health_needs_an_admin_key_and_reports_the_dependencies():
+    plain = get("/api/health", None)
+    assert plain.status == 200 and plain.json() == {"status": "healthy"}
+    assert get("/api/health?detailed=false", None).json() == {"status": "healthy"}
+    assert get("/api/health?x=1&detailed=false", None).status == 200  # other parameters are ignored
+    r = get("/api/health?detailed=true", None)
+    assert r.status == 401 and r.header("www-authenticate") and r.json()["type"] == "/problems/unauthorized"
+    assert get("/api/health?detailed=true", "crmd_AAAAAAAA_" + "x" * 32).status == 401  # unknown key
+    if member:
+        r = get("/api/health?detailed=true", member)
+        assert r.status == 403 and r.json()["type"] == "/problems/forbidden"
+    for bad in ("yes", "1", "", "TRUE", "true&detailed=true"):
+        r = get("/api/health?detailed=" + bad, admin)
+        assert r.status == 400 and r.json()["type"] == "/problems/invalid-parameter", bad
+    r = get("/api/health?detailed=true", admin)
+    assert r.status == 200 and r.header("cache-control") == "no-store"
+    d = r.json()
+    assert d["status"] == "healthy" and d["uptime_s"] >= 0
+    db = d["database"]
+    assert db["configured"] and db["primary"]["up"] and db["replicas"] == []
+    assert 0 <= db["primary"]["probe_age_ms"] < 5000 and db["primary"]["latency_ms"] > 0
+    if REDIS:
+        assert d["redis"]["configured"] and d["redis"]["up"] and d["redis"]["connected_threads"] >= 1
+    assert d["pools"]["size"] >= 1 and d["pools"]["connected"] >= 1
+    assert d["cache"]["enabled"] and d["cache"]["entries"] >= 0
+    assert d["memory"]["rss_bytes"] > 1 << 20
