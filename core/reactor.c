@@ -282,13 +282,17 @@ void reactor_run(reactor_t *r)
         /* one clock read per turn, after the wait, so completion handlers see current time */
         r->now_ms = clock_now_ms();
 
+        /* completions are handled REACTOR_CQE_BUDGET per turn, like timers: thousands arriving
+         * together (a storm of sends or closes) are spread over turns, so the output of the
+         * first ones is submitted before the last ones run */
         unsigned head, n = 0;
         io_uring_for_each_cqe(&r->ring, head, cqe)
         {
             enum reactor_op op = reactor_ud_op(cqe->user_data);
             if (op < OP_MAX && r->handlers[op])
                 r->handlers[op](r, cqe);
-            n++;
+            if (++n == REACTOR_CQE_BUDGET)
+                break; /* the rest: next turn, whose wait returns at once while they are there */
         }
         io_uring_cq_advance(&r->ring, n);
     }

@@ -8,6 +8,8 @@
 
 /* Timer callbacks one loop turn runs at most (each may answer 408 or close a connection). */
 #define REACTOR_TIMER_BUDGET 256
+/* Completions one loop turn handles at most. */
+#define REACTOR_CQE_BUDGET 512
 
 #include <liburing.h>
 #include <stdbool.h>
