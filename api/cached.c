@@ -218,8 +218,7 @@ static bool describe(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_sp
                 add_unique(f, org_res_tag(a, auth->org_id, schema_find(res->stats[i].source)));
         if (res->nembeds && query_flag(q, SCHEMA_EMBED_PARAM))
             for (size_t i = 0; i < res->nembeds && f->ntags < CACHE_TAGS_MAX - 2; i++)
-                add_unique(f, org_res_tag(a, auth->org_id,
-                                          schema_by_table(schema_col(res, res->embeds[i].fk)->ref)));
+                add_unique(f, org_res_tag(a, auth->org_id, schema_embed_target(res, &res->embeds[i])));
     }
     /* every entry of an organization also carries its org-wide tag: an org admin's
      * clear-cache invalidates exactly that organization's entries, everywhere */

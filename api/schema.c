@@ -388,6 +388,11 @@ const schema_col_t *schema_col(const schema_res_t *res, const char *name)
     return NULL;
 }
 
+const schema_res_t *schema_embed_target(const schema_res_t *res, const schema_embed_t *em)
+{
+    return schema_by_table(schema_col(res, em->fk)->ref); /* both checked by schema_init */
+}
+
 const schema_res_t *schema_stats_parent(const schema_res_t *res, const char **fk)
 {
     for (int i = 0; i < SR_COUNT; i++)

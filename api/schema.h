@@ -134,6 +134,9 @@ const schema_res_t *schema_by_table(const char *table);
 /* The column named name of res, or NULL. */
 const schema_col_t *schema_col(const schema_res_t *res, const char *name);
 
+/* The resource an embed of res shows (the table its reference column points at). */
+const schema_res_t *schema_embed_target(const schema_res_t *res, const schema_embed_t *em);
+
 /* The resource whose statistics count res's rows, and res's column naming that row; NULL when
  * none does. A write to res invalidates "<parent singular>:<fk value>". */
 const schema_res_t *schema_stats_parent(const schema_res_t *res, const char **fk);

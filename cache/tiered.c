@@ -508,15 +508,12 @@ static void l2_lookup_done(void *arg, redisReply *reply, int status)
             cache_put(l1, e, clock_now_ms());
         }
     }
-    tcache_lookup_fn done = l->done;
-    void *darg = l->arg;
-    free(l);
-    done(r, e, darg);
+    l->done(r, e, l->arg);
 }
 
 void tcache_l2_lookup(tcache_req_t *r, arena_t *a, tcache_lookup_fn done, void *arg)
 {
-    lookup_t *l = xmalloc(sizeof(*l));
+    lookup_t *l = arena_alloc(a, sizeof(*l)); /* the request's, like r: it outlives the reply */
     *l = (lookup_t){r, a, done, arg};
     const char *argv[2 + CACHE_TAGS_MAX];
     size_t lens[2 + CACHE_TAGS_MAX];

@@ -393,7 +393,7 @@ static void resource_components(buf_t *b, const schema_res_t *res)
     }
     for (size_t e = 0; e < res->nembeds; e++) {
         const schema_embed_t *em = &res->embeds[e];
-        const schema_res_t *target = schema_by_table(schema_col(res, em->fk)->ref);
+        const schema_res_t *target = schema_embed_target(res, em);
         buf_printf(b,
                    ",\"%s\":{\"type\":[\"object\",\"null\"],\"description\":\"with " SCHEMA_EMBED_PARAM
                    "=true: the %s %s refers to\",\"properties\":{",

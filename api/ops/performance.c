@@ -256,6 +256,17 @@ static void clear_cache_operator(http_ctx_t *ctx)
 
 static const router_t *api_router; /* the public listener's routes (listener 0) */
 
+/* stats and analysis take no parameter (but the refresh every GET accepts): any other is 400. */
+static bool no_params(http_ctx_t *ctx)
+{
+    api_value_t none[1];
+    api_errors_t errs = {0};
+    if (api_query_parse(&ctx->arena, ctx->req.query, NULL, 0, none, NULL, &errs))
+        return true;
+    api_respond_bad_params(ctx, &errs);
+    return false;
+}
+
 static void kv_ms(json_writer_t *w, const char *key, uint64_t us)
 {
     json_w_key_str(w, key, strlen(key));
@@ -281,12 +292,8 @@ static double ratio(uint64_t a, uint64_t b)
 
 static void stats(http_ctx_t *ctx, const api_auth_t *auth)
 {
-    api_value_t none[1];
-    api_errors_t errs = {0};
-    if (!api_query_parse(&ctx->arena, ctx->req.query, NULL, 0, none, NULL, &errs)) {
-        api_respond_bad_params(ctx, &errs); /* it takes no parameter */
+    if (!no_params(ctx))
         return;
-    }
     long long uptime = api_metrics_uptime_s();
     http_totals_t t;
     http_totals(&t);
@@ -572,12 +579,8 @@ static int by_mean_desc(const void *a, const void *b)
 
 static void analysis(http_ctx_t *ctx, const api_auth_t *auth)
 {
-    api_value_t none[1];
-    api_errors_t errs = {0};
-    if (!api_query_parse(&ctx->arena, ctx->req.query, NULL, 0, none, NULL, &errs)) {
-        api_respond_bad_params(ctx, &errs); /* it takes no parameter */
+    if (!no_params(ctx))
         return;
-    }
     analysis_t *an = arena_alloc(&ctx->arena, sizeof(*an));
     memset(an, 0, sizeof(*an));
     an->ctx = ctx;

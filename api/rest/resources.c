@@ -27,24 +27,17 @@
 
 /* ---- resources, as the schema describes them, with what the handlers derive at start-up ---- */
 
-typedef schema_sort_t sort_def_t;
-
 #define MAX_FILTERS 12
 #define MAX_SPEC    (MAX_FILTERS + 5)
 #define MAX_EXTRA   16
 
 typedef struct resource {
     const schema_res_t *s;
-    const char *name; /* "companies" */
-    const char *noun; /* "company", for 404 details */
-    const sort_def_t *sorts;
-    size_t nsorts;
     uint8_t index; /* position in resources[] */
     /* the extra (includeStats or includeRelationships): its select list, joins and columns */
     const char *extra_param; /* NULL: none */
     char *extra_select, *extra_join;
     api_col_t extra_cols[MAX_EXTRA];
-    size_t nextra_cols;
     /* filled at registration */
     api_param_t list_spec[MAX_SPEC];
     size_t nlist_spec;
@@ -69,7 +62,7 @@ static void derive_extra(resource_t *res)
     }
     for (size_t e = 0; e < s->nembeds; e++) {
         const schema_embed_t *em = &s->embeds[e];
-        const schema_res_t *target = schema_by_table(schema_col(s, em->fk)->ref);
+        const schema_res_t *target = schema_embed_target(s, em);
         buf_printf(&join, " LEFT JOIN %s %s ON %s.org_id = t.org_id AND %s.id = t.%s", target->table,
                    em->alias, em->alias, em->alias, em->fk);
         for (int c = 0; c < SCHEMA_EMBED_COLS && em->cols[c]; c++) {
@@ -80,7 +73,6 @@ static void derive_extra(resource_t *res)
             res->extra_cols[n++] = target->json[col - target->cols];
         }
     }
-    res->nextra_cols = n;
     res->extra_param = s->nstats ? SCHEMA_STATS_PARAM : s->nembeds ? SCHEMA_EMBED_PARAM : NULL;
     res->extra_select = sel.len ? xstrndup(sel.data, sel.len) : NULL;
     res->extra_join = join.len ? xstrndup(join.data, join.len) : NULL;
@@ -159,7 +151,7 @@ void api_resource_write_row(json_writer_t *w, const char *name, const PGresult *
 typedef struct list_plan {
     const resource_t *res;
     uint32_t fmask;  /* filters present, bit i for filters[i] */
-    int sort;        /* index in res->sorts, or SORT_RELEVANCE */
+    int sort;        /* index in res->s->sorts, or SORT_RELEVANCE */
     bool desc;       /* listing order descending */
     bool q;          /* search condition */
     bool cursor;     /* keyset condition */
@@ -194,7 +186,7 @@ static void append_filter(buf_t *sql, const char *tpl, int n, bool optional)
 }
 
 /* The keyset condition: rows after (v[, v2], id) in the query's order, NULL sorting last. */
-static void append_keyset(buf_t *sql, const list_plan_t *p, const sort_def_t *s, const char *e, int *np)
+static void append_keyset(buf_t *sql, const list_plan_t *p, const schema_sort_t *s, const char *e, int *np)
 {
     bool qdesc = p->desc != p->backward;
     const char *cmp = qdesc ? "<" : ">";
@@ -222,7 +214,7 @@ static void append_keyset(buf_t *sql, const list_plan_t *p, const sort_def_t *s,
 static void build_list_sql(buf_t *sql, const list_plan_t *p)
 {
     const resource_t *res = p->res;
-    const sort_def_t *s = p->sort == SORT_RELEVANCE ? NULL : &res->sorts[p->sort];
+    const schema_sort_t *s = p->sort == SORT_RELEVANCE ? NULL : &res->s->sorts[p->sort];
     int np = 2;
     append_select(sql, res, p->extra);
     buf_t where = BUF_INIT;
@@ -296,7 +288,7 @@ static db_stmt_t list_stmt(list_plan_t *p)
 typedef struct list_req {
     http_ctx_t *ctx;
     const resource_t *res;
-    const sort_def_t *sort; /* NULL: relevance */
+    const schema_sort_t *sort; /* NULL: relevance */
     bool extra;
     bool has_cursor;
     cursor_t cur; /* the request's cursor; its texts live in the arena */
@@ -419,8 +411,8 @@ static bool resolve_sort(const resource_t *res, const api_value_t *sort, bool q,
     *canon = s;
     p->desc = s[0] == '-';
     const char *name = s + p->desc;
-    for (size_t i = 0; i < res->nsorts; i++) {
-        if (strcmp(res->sorts[i].name, name) == 0) {
+    for (size_t i = 0; i < res->s->nsorts; i++) {
+        if (strcmp(res->s->sorts[i].name, name) == 0) {
             p->sort = (int)i;
             return true;
         }
@@ -429,7 +421,7 @@ static bool resolve_sort(const resource_t *res, const api_value_t *sort, bool q,
 }
 
 /* The cursor's value must have the type of the sort it claims to continue. */
-static bool cursor_fits(const cursor_t *c, const sort_def_t *s)
+static bool cursor_fits(const cursor_t *c, const schema_sort_t *s)
 {
     if (!s)
         return c->kind == CURSOR_FLOAT;
@@ -503,7 +495,7 @@ static void list_resource(http_ctx_t *ctx, const api_auth_t *auth, const resourc
         api_respond_bad_params(ctx, &errs);
         return;
     }
-    lr->sort = plan.sort == SORT_RELEVANCE ? NULL : &res->sorts[plan.sort];
+    lr->sort = plan.sort == SORT_RELEVANCE ? NULL : &res->s->sorts[plan.sort];
 
     /* the filters in table order, canonical: the cursor binding and the parameters */
     const char *values[8 + MAX_FILTERS];
@@ -520,8 +512,8 @@ static void list_resource(http_ctx_t *ctx, const api_auth_t *auth, const resourc
     }
     if (q)
         values[nv++] = q->s;
-    lr->binding = cursor_binding(auth->org_id, res->name, canon.data, canon.len, sort_canon, q ? q->s : NULL,
-                                 q ? q->n : 0);
+    lr->binding = cursor_binding(auth->org_id, res->s->plural, canon.data, canon.len, sort_canon,
+                                 q ? q->s : NULL, q ? q->n : 0);
     buf_free(&canon);
 
     const api_value_t *cv = &v[res->p_cursor];
@@ -570,7 +562,7 @@ static void get_done(db_batch_t *b, void *arg)
     if (PQntuples(r) == 0) {
         db_batch_release(b);
         char detail[64];
-        snprintf(detail, sizeof(detail), "no such %s", gr->res->noun);
+        snprintf(detail, sizeof(detail), "no such %s", gr->res->s->singular);
         api_respond_problem(ctx, 404, "not-found", detail, NULL);
         return;
     }
@@ -633,7 +625,7 @@ static void prepare_resource(resource_t *res)
     }
     res->p_filter0 = (int)n;
     if (res->s->nfilters > MAX_FILTERS)
-        die("resource %s has too many filters", res->name);
+        die("resource %s has too many filters", res->s->plural);
     for (size_t i = 0; i < res->s->nfilters; i++)
         res->list_spec[n++] = res->s->filters[i].param;
     res->nlist_spec = n;
@@ -675,15 +667,11 @@ void api_resources_routes(router_t *rt)
     for (int i = 0; i < SR_COUNT; i++) {
         resource_t *res = &resources[i];
         res->s = &g_schema[i];
-        res->name = res->s->plural;
-        res->noun = res->s->singular;
-        res->sorts = res->s->sorts;
-        res->nsorts = res->s->nsorts;
         res->index = (uint8_t)i;
         derive_extra(res);
         prepare_resource(res);
-        snprintf(res->list_name, sizeof(res->list_name), "GET /api/%s", res->name);
-        snprintf(res->get_name, sizeof(res->get_name), "GET /api/%s/{id}", res->name);
+        snprintf(res->list_name, sizeof(res->list_name), "GET /api/%s", res->s->plural);
+        snprintf(res->get_name, sizeof(res->get_name), "GET /api/%s/{id}", res->s->plural);
         api_route(rt, HTTP_GET, res->list_name + 4, list_handler, 0, ROUTE_CLASS_NORMAL, res->list_name);
         api_route(rt, HTTP_GET, res->get_name + 4, get_handler, 0, ROUTE_CLASS_NORMAL, res->get_name);
     }

@@ -95,7 +95,7 @@ static void write_representation(wreq_t *w, const PGresult *r, int first_col)
 {
     json_writer_t jw;
     api_json_begin_data(w->ctx, &jw);
-    api_resource_write_row(&jw, w->res->plural, r, 0, first_col);
+    api_resource_write_row(&jw, w->res->s->plural, r, 0, first_col);
     json_obj_end(&jw);
     buf_t *out = http_body(w->ctx);
     char etag[20];
@@ -110,7 +110,7 @@ static void validation_failed(http_ctx_t *ctx, const api_errors_t *errs)
 static void not_found(wreq_t *w)
 {
     char detail[64];
-    snprintf(detail, sizeof(detail), "no such %s", w->res->singular);
+    snprintf(detail, sizeof(detail), "no such %s", w->res->s->singular);
     api_respond_problem(w->ctx, 404, "not-found", detail, NULL);
 }
 
@@ -139,7 +139,7 @@ static void db_failed(wreq_t *w, db_batch_t *b)
         return;
     }
     if (strcmp(b->sqlstate, "23503") == 0) {
-        bool company_delete = w->op == OP_DELETE && w->res->cascade;
+        bool company_delete = w->op == OP_DELETE && w->res->s->cascade;
         for (size_t i = 0; i < w->res->nfields && !company_delete; i++) {
             const wfield_t *f = &w->res->fields[i];
             char needle[64];
@@ -169,7 +169,7 @@ static bool parse_target(wreq_t *w, bool has_id)
     api_errors_t errs = {0};
     static const api_param_t cascade_spec[] = {{"cascade", PARAM_BOOL, 0, NULL}};
     api_value_t v[1];
-    size_t nspec = w->op == OP_DELETE && w->res->cascade ? 1 : 0;
+    size_t nspec = w->op == OP_DELETE && w->res->s->cascade ? 1 : 0;
     bool ok = api_query_parse(&ctx->arena, ctx->req.query, cascade_spec, nspec, v, NULL, &errs);
     w->cascade = nspec && v[0].present && v[0].b;
     if (has_id) {
@@ -477,7 +477,7 @@ static bool parse_body(wreq_t *w)
             w->vals[res->f_owner] = w->auth->user_id_s;
             w->mask |= 1u << res->f_owner;
         }
-        if (res->anchor && !w->vals[res->f_company] && !w->vals[res->f_contact] && !w->vals[res->f_deal]) {
+        if (res->s->anchor && !w->vals[res->f_company] && !w->vals[res->f_contact] && !w->vals[res->f_deal]) {
             static const char msg[] = "one of company_id, contact_id and deal_id is required";
             api_errors_add(&errs, LIT("company_id"), msg);
             api_errors_add(&errs, LIT("contact_id"), msg);
@@ -513,18 +513,9 @@ static bool refs_ok(wreq_t *w, const PGresult *r)
  * from result column col: before and after the write. */
 static void add_company_tag(wreq_t *w, const PGresult *r, int col)
 {
-    const char *fk;
-    const schema_res_t *parent = schema_stats_parent(w->res->s, &fk);
+    const schema_res_t *parent = w->res->stats_parent;
     if (parent && col >= 0 && !PQgetisnull(r, 0, col))
         add_tag(w, "%s:%s", parent->singular, PQgetvalue(r, 0, col));
-}
-
-/* A write to res changes a parent's statistics (its fk is company_id, as the statements'
- * cur_company column assumes). */
-static bool touches_company(const wres_t *res)
-{
-    const char *fk;
-    return schema_stats_parent(res->s, &fk) != NULL;
 }
 
 /* ---- create ---- */
@@ -544,12 +535,12 @@ static void create_done(db_batch_t *b, void *arg)
     if (PQntuples(r) == 1 && !PQgetisnull(r, 0, row)) {
         const char *id = PQgetvalue(r, 0, row);
         char loc[96];
-        int ln = snprintf(loc, sizeof(loc), "/api/%s/%s", res->plural, id);
+        int ln = snprintf(loc, sizeof(loc), "/api/%s/%s", res->s->plural, id);
         http_add_header(ctx, LIT("Location"), loc, (size_t)ln);
         write_representation(w, r, row);
         /* a new row has no cached view of its own yet: only the lists (and its company) change */
-        add_tag(w, "org:%s:%s", w->auth->org_id_s, res->plural);
-        if (touches_company(res))
+        add_tag(w, "org:%s:%s", w->auth->org_id_s, res->s->plural);
+        if (res->stats_parent)
             add_company_tag(w, r, PQfnumber(r, "company_id"));
         db_batch_release(b);
         finish(w, 201, "application/json");
@@ -634,7 +625,7 @@ static void preread_done(db_batch_t *b, void *arg)
     json_writer_init(&jw, &body);
     json_obj_begin(&jw);
     json_w_key(&jw, JSON_K("data"));
-    api_resource_write_row(&jw, w->res->plural, r, 0, 0);
+    api_resource_write_row(&jw, w->res->s->plural, r, 0, 0);
     json_obj_end(&jw);
     uint64_t etag = http_etag_hash(body.data, body.len);
     buf_free(&body);
@@ -678,9 +669,9 @@ static void submit_write(wreq_t *w)
         return;
     }
     const char *vals[4] = {w->auth->org_id_s, w->id_s, w->guard, w->cascade ? "true" : "false"};
-    int np = res->cascade ? 4 : 3;
+    int np = res->s->cascade ? 4 : 3;
     db_batch_add(b, res->del_lock, 2, vals);
-    for (size_t i = 0; i < res->ndeps; i++)
+    for (size_t i = 0; i < res->s->ndeps; i++)
         db_batch_add(b, res->dep_stmts[i], np, vals);
     db_batch_add(b, res->del_final, np, vals);
     db_batch_submit(b, delete_done, w);
@@ -729,8 +720,8 @@ static void update_done(db_batch_t *b, void *arg)
         return;
     }
     write_representation(w, r, row);
-    add_row_tags(w, res->singular, res->plural, w->id_s);
-    if (touches_company(res)) {
+    add_row_tags(w, res->s->singular, res->s->plural, w->id_s);
+    if (res->stats_parent) {
         add_company_tag(w, r, W_UPD_CUR(res) + 1);
         add_company_tag(w, r, PQfnumber(r, "company_id"));
     }
@@ -763,7 +754,7 @@ static void delete_done(db_batch_t *b, void *arg)
     }
     api_timing_db(ctx, b);
     const wres_t *res = w->res;
-    const PGresult *r = b->results[1 + res->ndeps]; /* after the lock and the dependents */
+    const PGresult *r = b->results[1 + res->s->ndeps]; /* after the lock and the dependents */
     if (PQntuples(r) != 1 || PQgetisnull(r, 0, WD_CUR)) {
         db_batch_release(b);
         not_found(w);
@@ -784,12 +775,12 @@ static void delete_done(db_batch_t *b, void *arg)
             precondition_failed(ctx);
         return;
     }
-    add_row_tags(w, res->singular, res->plural, w->id_s);
-    if (touches_company(res))
+    add_row_tags(w, res->s->singular, res->s->plural, w->id_s);
+    if (res->stats_parent)
         add_company_tag(w, r, WD_COMPANY);
-    for (size_t i = 0; i < res->ndeps; i++) {
+    for (size_t i = 0; i < res->s->ndeps; i++) {
         const PGresult *dr = b->results[1 + i];
-        const wdep_t *d = &res->deps[i];
+        const wdep_t *d = &res->s->deps[i];
         for (int k = 0, n = PQntuples(dr); k < n; k++)
             add_row_tags(w, d->singular, d->plural, PQgetvalue(dr, k, 0));
     }
@@ -844,9 +835,9 @@ void api_writes_routes(router_t *rt)
     writes_sql_init();
     for (int i = 0; i < WR_COUNT; i++) {
         wres_t *res = &g_wres[i];
-        snprintf(res->post_name, sizeof(res->post_name), "POST /api/%s", res->plural);
-        snprintf(res->patch_name, sizeof(res->patch_name), "PATCH /api/%s/{id}", res->plural);
-        snprintf(res->delete_name, sizeof(res->delete_name), "DELETE /api/%s/{id}", res->plural);
+        snprintf(res->post_name, sizeof(res->post_name), "POST /api/%s", res->s->plural);
+        snprintf(res->patch_name, sizeof(res->patch_name), "PATCH /api/%s/{id}", res->s->plural);
+        snprintf(res->delete_name, sizeof(res->delete_name), "DELETE /api/%s/{id}", res->s->plural);
         api_route(rt, HTTP_POST, res->post_name + 5, post_handler, 0, ROUTE_CLASS_NORMAL, res->post_name);
         api_route(rt, HTTP_PATCH, res->patch_name + 6, patch_handler, 0, ROUTE_CLASS_NORMAL, res->patch_name);
         api_route(rt, HTTP_DELETE, res->delete_name + 7, delete_handler, 0, ROUTE_CLASS_NORMAL,

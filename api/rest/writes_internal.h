@@ -31,18 +31,13 @@ typedef schema_dep_t wdep_t;
 #define W_MAX_DEPS   8
 
 typedef struct wres {
-    const schema_res_t *s;
-    /* filled by writes_sql_init from the schema */
-    const char *plural, *singular, *table;
+    const schema_res_t *s; /* plural, table, select, deps, anchor, cascade: as the schema says */
+    /* derived by writes_sql_init */
     wfield_t fields[W_MAX_FIELDS]; /* the writable columns, in column order */
     size_t nfields;
-    const wdep_t *deps;
-    size_t ndeps;
-    bool anchor;  /* activities: one of company_id, contact_id, deal_id */
-    bool cascade; /* companies: DELETE accepts ?cascade=true */
-    const char *select;
-    int nrefs;     /* W_REF fields: the ok_* columns leading create and update results */
-    int f_company; /* index of company_id in fields, or -1 */
+    const schema_res_t *stats_parent; /* whose statistics count these rows (by company_id), or NULL */
+    int nrefs;                        /* W_REF fields: the ok_* columns leading create and update results */
+    int f_company;                    /* index of company_id in fields, or -1 */
     int f_contact, f_deal, f_stage, f_owner;
     const char *uniq_field; /* the field a unique violation names, or NULL */
     db_stmt_t create, update, preread, replay, del_final;

@@ -93,7 +93,7 @@ static void append_all_ok(buf_t *s, const wres_t *res)
 
 static void append_guard(buf_t *s, const wres_t *res, int p)
 {
-    buf_printf(s, "($%d::text IS NULL OR md5(ROW(%s)::text) = $%d::text)", p, res->select, p);
+    buf_printf(s, "($%d::text IS NULL OR md5(ROW(%s)::text) = $%d::text)", p, res->s->select, p);
 }
 
 static db_stmt_t register_sql(buf_t *s)
@@ -108,7 +108,7 @@ static void build_create(wres_t *res)
     buf_t s = BUF_INIT;
     int base = 3, stage = base + res->f_stage;
     append_refs(&s, res, base);
-    buf_printf(&s, ", ins AS (INSERT INTO %s AS t (org_id", res->table);
+    buf_printf(&s, ", ins AS (INSERT INTO %s AS t (org_id", res->s->table);
     for (size_t i = 0; i < res->nfields; i++)
         buf_printf(&s, ", %s", res->fields[i].name);
     buf_append_lit(&s, ") SELECT $1::bigint");
@@ -132,7 +132,7 @@ static void build_create(wres_t *res)
         "|| ins.id, response_body = convert_to(to_jsonb(ins)::text, 'UTF8') FROM ins"
         " WHERE k.org_id = $1::bigint AND k.key = $2::text AND k.status IS NULL)"
         " SELECT refs.*, ins.* FROM refs LEFT JOIN ins ON true",
-        res->select, res->plural);
+        res->s->select, res->s->plural);
     res->create = register_sql(&s);
 }
 
@@ -146,7 +146,7 @@ static void append_new_value(buf_t *s, const wres_t *res, int fi, const char *pr
 static void append_anchor(buf_t *s, const wres_t *res, const char *company, const char *contact,
                           const char *deal)
 {
-    if (!res->anchor) {
+    if (!res->s->anchor) {
         buf_append_lit(s, "true");
         return;
     }
@@ -173,8 +173,8 @@ static void build_update(wres_t *res)
         ", cur AS (SELECT t.id AS cur_id, %s AS cur_company, %s AS cur_contact, %s AS cur_deal FROM %s t"
         " WHERE t.org_id = $1::bigint AND t.id = $2::bigint)",
         col_or_null(res->f_company, "t.company_id"), col_or_null(res->f_contact, "t.contact_id"),
-        col_or_null(res->f_deal, "t.deal_id"), res->table);
-    buf_printf(&s, ", upd AS (UPDATE %s AS t SET ", res->table);
+        col_or_null(res->f_deal, "t.deal_id"), res->s->table);
+    buf_printf(&s, ", upd AS (UPDATE %s AS t SET ", res->s->table);
     for (size_t i = 0; i < res->nfields; i++) {
         const wfield_t *f = &res->fields[i];
         buf_printf(&s, "%s%s = CASE WHEN ($3::integer & %u) <> 0 THEN $%d::%s", i ? ", " : "", f->name,
@@ -195,7 +195,7 @@ static void build_update(wres_t *res)
     append_anchor(&s, res, "t.company_id", "t.contact_id", "t.deal_id");
     buf_printf(&s,
                " RETURNING %s) SELECT refs.*, cur.cur_id, cur.cur_company, cur.cur_contact, cur.cur_deal, ",
-               res->select);
+               res->s->select);
     append_anchor(&s, res, "cur.cur_company", "cur.cur_contact", "cur.cur_deal");
     buf_append_lit(&s, ", upd.* FROM refs LEFT JOIN cur ON true LEFT JOIN upd ON true");
     res->update = register_sql(&s);
@@ -206,10 +206,10 @@ static void build_update(wres_t *res)
 static void append_will_delete(buf_t *s, const wres_t *res)
 {
     buf_printf(s, "EXISTS (SELECT 1 FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint AND ",
-               res->table);
+               res->s->table);
     append_guard(s, res, 3);
     buf_append_lit(s, ")");
-    if (res->cascade)
+    if (res->s->cascade)
         buf_append_lit(s, " AND ($4::boolean OR NOT EXISTS (SELECT 1 FROM deals d WHERE d.org_id = $1::bigint"
                           " AND d.company_id = $2::bigint))");
 }
@@ -221,10 +221,10 @@ static void build_delete(wres_t *res)
      * its foreign-key lock) wait, so the dependents' statements and the final delete agree. */
     buf_t lock = BUF_INIT;
     buf_printf(&lock, "SELECT 1 FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint FOR UPDATE",
-               res->table);
+               res->s->table);
     res->del_lock = register_sql(&lock);
-    for (size_t i = 0; i < res->ndeps; i++) {
-        const wdep_t *d = &res->deps[i];
+    for (size_t i = 0; i < res->s->ndeps; i++) {
+        const wdep_t *d = &res->s->deps[i];
         buf_t s = BUF_INIT;
         if (d->del)
             buf_printf(&s, "DELETE FROM %s x WHERE x.org_id = $1::bigint", d->table);
@@ -247,15 +247,16 @@ static void build_delete(wres_t *res)
     buf_printf(&s, "WITH cur AS (SELECT t.id AS cur_id, %s AS cur_company, ",
                col_or_null(res->f_company, "t.company_id"));
     append_guard(&s, res, 3);
-    buf_printf(&s, " AS guard_ok FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint)", res->table);
+    buf_printf(&s, " AS guard_ok FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint)",
+               res->s->table);
     buf_printf(&s, ", del AS (DELETE FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint AND ",
-               res->table);
+               res->s->table);
     append_guard(&s, res, 3);
-    if (res->cascade)
+    if (res->s->cascade)
         buf_append_lit(&s, " AND NOT EXISTS (SELECT 1 FROM deals d WHERE d.org_id = $1::bigint"
                            " AND d.company_id = $2::bigint AND NOT $4::boolean)");
     buf_append_lit(&s, " RETURNING t.id) SELECT cur.cur_id, cur.cur_company, cur.guard_ok, ");
-    if (res->cascade)
+    if (res->s->cascade)
         buf_append_lit(
             &s, "(SELECT count(*) FROM deals d WHERE d.org_id = $1::bigint AND d.company_id = $2::bigint)");
     else
@@ -284,14 +285,6 @@ void writes_sql_init(void)
             die("writes: more writable resources than WR_COUNT");
         wres_t *res = &g_wres[k++];
         res->s = sr;
-        res->plural = sr->plural;
-        res->singular = sr->singular;
-        res->table = sr->table;
-        res->deps = sr->deps;
-        res->ndeps = sr->ndeps;
-        res->anchor = sr->anchor;
-        res->cascade = sr->cascade;
-        res->select = sr->select;
         res->nfields = 0;
         res->uniq_field = NULL;
         for (size_t c = 0; c < sr->ncols; c++) {
@@ -299,19 +292,20 @@ void writes_sql_init(void)
             if (col->w == W_NONE)
                 continue;
             if (res->nfields == W_MAX_FIELDS)
-                die("writes: %s has too many fields", res->plural);
+                die("writes: %s has too many fields", res->s->plural);
             res->fields[res->nfields++] =
                 (wfield_t){col->name,  col->w,   col->required,    col->nullable, col->max,
                            col->enums, col->ref, col->ins_default, col->on_stage};
             if (col->unique)
                 res->uniq_field = col->name;
         }
-        if (res->ndeps > W_MAX_DEPS)
-            die("writes: %s has too many dependents", res->plural);
+        if (res->s->ndeps > W_MAX_DEPS)
+            die("writes: %s has too many dependents", res->s->plural);
         const char *fk;
-        if (schema_stats_parent(sr, &fk) && strcmp(fk, "company_id") != 0)
+        res->stats_parent = schema_stats_parent(sr, &fk);
+        if (res->stats_parent && strcmp(fk, "company_id") != 0)
             die("writes: %s: statistics counted through %s (the statements know company_id only)",
-                res->plural, fk);
+                res->s->plural, fk);
         res->nrefs = 0;
         for (size_t i = 0; i < res->nfields; i++)
             res->nrefs += res->fields[i].kind == W_REF;
@@ -326,14 +320,14 @@ void writes_sql_init(void)
         buf_t s = BUF_INIT;
         buf_printf(
             &s, "SELECT %s, md5(ROW(%s)::text) FROM %s t WHERE t.org_id = $1::bigint AND t.id = $2::bigint",
-            res->select, res->select, res->table);
+            res->s->select, res->s->select, res->s->table);
         res->preread = register_sql(&s);
         buf_printf(
             &s,
             "SELECT k.request_hash = $3::bytea, k.status, k.response_headers, %s FROM idempotency_keys k"
             " LEFT JOIN LATERAL jsonb_populate_record(NULL::%s, convert_from(k.response_body, 'UTF8')::jsonb)"
             " t ON true WHERE k.org_id = $1::bigint AND k.key = $2::text AND k.status IS NOT NULL",
-            res->select, res->table);
+            res->s->select, res->s->table);
         res->replay = register_sql(&s);
     }
     /* The claim: a new key, or one whose first use is older than 24 h. A concurrent first use
