@@ -1,4 +1,5 @@
 #include "api/api.h"
+#include "api/graphql/graphql.h"
 #include "api/rest/aggregates.h"
 #include "api/rest/batch.h"
 #include "api/rest/bulk.h"
@@ -19,5 +20,6 @@ void api_register_routes(router_t *rt)
     api_bulk_routes(rt);
     api_performance_routes(rt);
     api_batch_routes(rt);
+    gql_routes(rt);
     api_openapi_routes(rt); /* last: it describes the routes above */
 }

@@ -153,12 +153,17 @@ static const char *expand(http_ctx_t *ctx, const api_auth_t *auth, const char *t
     return out;
 }
 
+const char *api_cache_res_tag(arena_t *a, int64_t org_id, const char *plural)
+{
+    char post[64] = ":";
+    strncat(post, plural, sizeof(post) - 2);
+    return tag(a, "org:", org_id, post);
+}
+
 /* "org:<id>:<plural>": every row of res in the organization. */
 static const char *org_res_tag(arena_t *a, int64_t org_id, const schema_res_t *res)
 {
-    char post[64] = ":";
-    strncat(post, res->plural, sizeof(post) - 2);
-    return tag(a, "org:", org_id, post);
+    return api_cache_res_tag(a, org_id, res->plural);
 }
 
 static void add_unique(tcache_req_t *f, const char *t)
@@ -339,7 +344,7 @@ static bool fill_capture(http_ctx_t *ctx, int status, const char *content_type)
     coalesce_unregister(&f->node);
     waiter_t *w = f->waiters;
     f->waiters = NULL;
-    if (status != 200 || !ctx->resp || !content_type || !tcache_l1()) {
+    if (status != 200 || !ctx->resp || !content_type || !tcache_l1() || ctx->no_store) {
         /* nothing to share: each waiter asks for itself */
         for (; w; w = w->next)
             f->fn(w->ctx, w->auth);
@@ -388,14 +393,9 @@ static void l2_looked_up(tcache_req_t *r, cache_entry_t *e, void *arg)
     cache_release(e);
 }
 
-void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, api_handler_fn fn)
+/* Serves f (described) from L1, a fill in flight, L2 or fn. */
+static void serve(fill_t *f, http_ctx_t *ctx, const api_auth_t *auth, api_handler_fn fn)
 {
-    fill_t *f = arena_alloc(&ctx->arena, sizeof(*f));
-    memset(f, 0, sizeof(*f));
-    if (!tcache_l1() || !describe(ctx, auth, spec, &f->r)) {
-        fn(ctx, auth);
-        return;
-    }
     f->fn = fn;
     f->ctx = ctx;
     f->auth = auth;
@@ -434,4 +434,45 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spe
     if (!f->r.bypass || !coalesce_find(f->r.key, f->r.key_len, f->node.hash))
         coalesce_register(&f->node);
     tcache_l2_lookup(&f->r, &ctx->arena, l2_looked_up, f);
+}
+
+void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, api_handler_fn fn)
+{
+    fill_t *f = arena_alloc(&ctx->arena, sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    if (!tcache_l1() || !describe(ctx, auth, spec, &f->r)) {
+        fn(ctx, auth);
+        return;
+    }
+    serve(f, ctx, auth, fn);
+}
+
+void api_cached_custom(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_custom_t *c,
+                       api_handler_fn fn)
+{
+    arena_t *a = &ctx->arena;
+    fill_t *f = arena_alloc(a, sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    if (!tcache_l1() || c->key_len > TCACHE_KEY_MAX - 32) {
+        fn(ctx, auth);
+        return;
+    }
+    f->r.tier = (enum cache_tier)c->tier;
+    f->r.bypass = c->bypass;
+    for (int i = 0; i < c->ntags && f->r.ntags < CACHE_TAGS_MAX - 1; i++)
+        f->r.tags[f->r.ntags++] = c->tags[i];
+    f->r.tags[f->r.ntags++] = api_cache_org_tag(a, auth->org_id);
+    const char *o = tag(a, "o", auth->org_id, "|");
+    size_t on = strlen(o);
+    char *k = arena_alloc(a, on + c->key_len + 1);
+    memcpy(k, o, on);
+    memcpy(k + on, c->key, c->key_len);
+    k[on + c->key_len] = '\0';
+    f->r.key = k;
+    f->r.key_len = on + c->key_len;
+    if (!tcache_seal_tags(&f->r)) {
+        fn(ctx, auth);
+        return;
+    }
+    serve(f, ctx, auth, fn);
 }

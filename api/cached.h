@@ -28,6 +28,25 @@ typedef struct api_cache_spec {
  * `refresh=true` bypasses the lookup and refills. */
 void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spec_t *spec, api_handler_fn fn);
 
+/* A description built per request by a handler that is not described by its path (GraphQL):
+ * a key (the organization is prefixed), the tier and the tags. */
+typedef struct api_cache_custom {
+    const char *key;
+    size_t key_len;
+    int tier; /* enum cache_tier */
+    const char *tags[API_CACHE_TAGS_MAX];
+    int ntags;
+    bool bypass; /* refresh: skip the stored entry, refill it */
+} api_cache_custom_t;
+
+/* As api_cached_get, for a request described by c; fn fills on a miss. A response whose
+ * ctx->no_store is set when it is answered is not kept. */
+void api_cached_custom(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_custom_t *c,
+                       api_handler_fn fn);
+
+/* "org:<id>:<plural>", the tag of every row of a resource in the organization (in arena a). */
+const char *api_cache_res_tag(arena_t *a, int64_t org_id, const char *plural);
+
 /* "org:<id>:all", the tag every cached entry of the organization carries (in arena a). */
 const char *api_cache_org_tag(arena_t *a, int64_t org_id);
 

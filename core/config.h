@@ -33,7 +33,10 @@ typedef struct config {
     int log_level;  /* enum log_level */
     int log_sample; /* log 1 in N successful requests */
     int slow_query_ms;
-    int db_pool_size; /* connections per reactor thread */
+    int graphql_max_depth;     /* deepest field nesting a GraphQL query may have */
+    int graphql_max_cost;      /* highest cost estimate a GraphQL query may have */
+    int graphql_introspection; /* 0: __schema and __type are refused */
+    int db_pool_size;          /* connections per reactor thread */
     int statement_timeout_ms;
     int gzip_level;
     int cache_mb;

@@ -71,6 +71,7 @@ struct db_batch {
     db_stmt_t stmts[DB_BATCH_MAX];
     int nparams[DB_BATCH_MAX];
     const char **values[DB_BATCH_MAX];
+    const char *oneoff[DB_BATCH_MAX]; /* SQL sent unprepared (db_batch_add_sql), else NULL */
     int *lengths[DB_BATCH_MAX];
     db_done_fn done;
     void *arg;
@@ -92,6 +93,11 @@ db_batch_t *db_batch_new(arena_t *arena, unsigned flags);
 /* Adds a query with text-format parameters (NULL value = SQL NULL). The values are copied
  * into the arena, so the caller's strings may be temporary. */
 void db_batch_add(db_batch_t *b, db_stmt_t stmt, int nparams, const char *const *values);
+
+/* Adds a statement sent as text with its parameters, never prepared (PQsendQueryParams): for
+ * texts too many or too rare to keep in the registry. Its statistics are counted under one
+ * registry entry, "-- one-off statements". sql and the values are copied into the arena. */
+void db_batch_add_sql(db_batch_t *b, const char *sql, int nparams, const char *const *values);
 
 /* Sends the batch on this thread's pool; done(b, arg) runs later on this thread (never from
  * inside db_batch_submit). */

@@ -128,6 +128,16 @@ void db_batch_add(db_batch_t *b, db_stmt_t stmt, int nparams, const char *const 
         b->values[i][k] = values[k] ? arena_strndup(b->arena, values[k], strlen(values[k])) : NULL;
 }
 
+void db_batch_add_sql(db_batch_t *b, const char *sql, int nparams, const char *const *values)
+{
+    static _Atomic db_stmt_t oneoff_id = (db_stmt_t)-1;
+    db_stmt_t id = atomic_load_explicit(&oneoff_id, memory_order_relaxed);
+    if (id == (db_stmt_t)-1)
+        atomic_store(&oneoff_id, id = db_stmt("-- one-off statements"));
+    db_batch_add(b, id, nparams, values);
+    b->oneoff[b->nqueries - 1] = arena_strndup(b->arena, sql, strlen(sql));
+}
+
 void db_batch_release(db_batch_t *b)
 {
     for (int i = 0; i < b->nqueries; i++) {
@@ -451,8 +461,14 @@ static bool conn_send(db_pool_t *p, db_conn_t *c, db_batch_t *b)
     char name[16];
     for (int i = 0; i < b->nqueries; i++) {
         db_stmt_t id = b->stmts[i];
-        stmt_name(id, name);
         b->prepares[i] = 0;
+        if (b->oneoff[i]) {
+            if (!PQsendQueryParams(c->pg, b->oneoff[i], b->nparams[i], NULL, b->values[i], NULL, NULL, 0))
+                return false;
+            sq->seq[sq->len++] = (uint8_t)(SEQ_QUERY | i);
+            continue;
+        }
+        stmt_name(id, name);
         if (!bit_get(c->prepared, id)) {
             if (!PQsendPrepare(c->pg, name, db_stmt_sql(id), b->nparams[i], NULL))
                 return false;

@@ -147,6 +147,8 @@ http_ctx_t *ctx_get(http_server_t *s, http_conn_t *c)
     ctx->cacheable = false;
     ctx->capture = NULL;
     ctx->sub_done = NULL;
+    ctx->no_store = false;
+    ctx->handler_data = NULL;
     ctx->request_id_len = 0;
     ctx->key_prefix[0] = '\0';
     ctx->start_ns = s->now_ns;

@@ -103,6 +103,8 @@ struct http_ctx {
     buf_t *orphan_in;        /* the closed connection's input, which req/body still point into */
     http_capture_fn capture; /* called once by http_respond before anything is written */
     void *capture_arg;
+    bool no_store;             /* the response must not be kept by the response cache */
+    void *handler_data;        /* a handler's state across a cached fill (GraphQL's parsed request) */
     http_sub_done_fn sub_done; /* a sub-request: the answer goes here, not to conn */
     void *sub_arg;
     char key_prefix[9];  /* the API key's 8-character prefix, for logs (empty: none) */

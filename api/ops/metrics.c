@@ -4,6 +4,7 @@
  * nothing on the request path.
  */
 #include "api/ops/metrics.h"
+#include "api/graphql/graphql.h"
 #include "api/cached.h"
 #include "cache/tiered.h"
 #include "core/buf.h"
@@ -244,6 +245,52 @@ static void write_ratelimit(buf_t *b)
                    (unsigned long long)st.rejected[c]);
 }
 
+/* ---- GraphQL, per operation name ---- */
+
+typedef struct gql_section {
+    buf_t *b;
+    int pass; /* 0 requests, 1 errors, 2 statements, 3 latency */
+} gql_section_t;
+
+static void gql_op(const char *op, uint64_t requests, uint64_t errors, uint64_t statements, const hist_t *h,
+                   void *arg)
+{
+    gql_section_t *s = arg;
+    buf_t lb = BUF_INIT;
+    buf_append_lit(&lb, "operation=\"");
+    label_escape(&lb, op);
+    buf_putc(&lb, '"');
+    const char *labels = buf_cstr(&lb);
+    if (s->pass == 0)
+        buf_printf(s->b, "crmd_graphql_requests_total{%s} %llu\n", labels, (unsigned long long)requests);
+    else if (s->pass == 1)
+        buf_printf(s->b, "crmd_graphql_errors_total{%s} %llu\n", labels, (unsigned long long)errors);
+    else if (s->pass == 2)
+        buf_printf(s->b, "crmd_graphql_statements_total{%s} %llu\n", labels, (unsigned long long)statements);
+    else
+        write_hist(s->b, "crmd_graphql_duration_seconds", labels, h);
+    buf_free(&lb);
+}
+
+static void write_graphql(buf_t *b)
+{
+    static const char *const heads[] = {
+        "# HELP crmd_graphql_requests_total GraphQL operations run, by operation name.\n"
+        "# TYPE crmd_graphql_requests_total counter\n",
+        "# HELP crmd_graphql_errors_total GraphQL requests answered with errors, by operation name.\n"
+        "# TYPE crmd_graphql_errors_total counter\n",
+        "# HELP crmd_graphql_statements_total SQL statements GraphQL operations ran, by operation name.\n"
+        "# TYPE crmd_graphql_statements_total counter\n",
+        "# HELP crmd_graphql_duration_seconds GraphQL operation latency, by operation name.\n"
+        "# TYPE crmd_graphql_duration_seconds histogram\n",
+    };
+    for (int pass = 0; pass < 4; pass++) {
+        buf_append(b, heads[pass], strlen(heads[pass]));
+        gql_section_t s = {b, pass};
+        gql_metrics_each(gql_op, &s);
+    }
+}
+
 void api_metrics_write(buf_t *b)
 {
     write_process(b);
@@ -251,6 +298,7 @@ void api_metrics_write(buf_t *b)
     write_cache(b);
     write_routes(b);
     write_db(b);
+    write_graphql(b);
 }
 
 static void metrics(http_ctx_t *ctx)

@@ -48,6 +48,7 @@ static const char *const problem_types[] = {
     "invalid-parameter",
     "malformed-json",
     "method-not-allowed",
+    "not-acceptable",
     "not-found",
     "not-implemented",
     "payload-too-large",
@@ -164,6 +165,25 @@ static const route_doc_t route_docs[] = {
      "{'type':'object','properties':{'data':{'type':'object','properties':{"
        "'operation':" STR ",'updated':" INT "}}}}",
      "422"},
+    {"POST /graphql", "graphql",
+     "A GraphQL operation (GraphQL over HTTP); the schema is served by introspection", NULL,
+     "{'type':'object','additionalProperties':false,'properties':{"
+       "'query':" STR ",'operationName':{'type':['string','null']},"
+       "'variables':{'type':['object','null']},'extensions':{'type':['object','null']}}}",
+     200,
+     "{'type':'object','properties':{'data':{'type':['object','null']},'errors':{'type':'array','items':{"
+       "'type':'object','required':['message'],'properties':{'message':" STR ","
+         "'locations':{'type':'array','items':{'type':'object','properties':{'line':" INT ",'column':" INT "}}},"
+         "'path':{'type':'array','items':{'type':['string','integer']}},'extensions':{'type':'object'}}}}}}",
+     "406"},
+    {"GET /graphql", "graphql", "A GraphQL query (not a mutation) from the query string; cacheable",
+     "{'name':'query','in':'query','schema':{'type':'string'}},"
+     "{'name':'operationName','in':'query','schema':{'type':'string'}},"
+     "{'name':'variables','in':'query','description':'a JSON object','schema':{'type':'string'}},"
+     "{'name':'extensions','in':'query','description':'a JSON object (persistedQuery)','schema':{'type':'string'}}",
+     NULL, 200,
+     "{'type':'object','properties':{'data':{'type':['object','null']},'errors':{'type':'array'}}}",
+     "405,406"},
     {"POST /api/batch", "batch", "Up to 25 operations, each run as its own request", NULL,
      "{'type':'array','minItems':1,'maxItems':25,'items':{'type':'object',"
        "'required':['id','method','path'],'properties':{"

@@ -1,0 +1,582 @@
+/*
+ * Selection to SQL (see plan.h). The resource table's SQL snippets (statistics, sort keys,
+ * filters) are written over alias "t"; each nesting level here has its own alias (t0, t1, ...)
+ * and the snippets are re-aliased as they are copied, so a level's subqueries can name their
+ * parent row.
+ */
+#include "api/graphql/plan.h"
+#include "api/common.h"
+#include "api/graphql/schema.h"
+#include "core/common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* json_build_object takes at most 100 arguments: objects of more keys are joined from chunks */
+#define OBJ_CHUNK     50
+#define DEFAULT_LIMIT 50
+#define MAX_LIMIT     200
+
+void gql_sql_init(gql_sql_t *q, const gql_run_t *run, const char *org_id, gql_errors_t *errs,
+                  const gql_path_t *path)
+{
+    memset(q, 0, sizeof(*q));
+    q->run = run;
+    q->text = (buf_t)BUF_INIT;
+    q->errs = errs;
+    q->path = path;
+    q->params[q->nparams++] = org_id;
+}
+
+void gql_sql_free(gql_sql_t *q)
+{
+    buf_free(&q->text);
+}
+
+static void fail(gql_sql_t *q, const gql_cfield_t *f, const char *fmt, const char *a)
+{
+    if (!q->failed) {
+        gql_err_t *e = gql_errors_add(q->errs, &f->nodes[0]->loc, 1, fmt, a);
+        if (e) {
+            e->path = q->path;
+            e->code = "BAD_USER_INPUT";
+        }
+    }
+    q->failed = true;
+}
+
+/* $n for a new parameter (the text must live as long as the statement). */
+static int param(gql_sql_t *q, const char *text)
+{
+    if (q->nparams == GQL_PLAN_PARAMS) {
+        q->failed = true; /* the cost limit keeps real queries far below this */
+        return 1;
+    }
+    q->params[q->nparams++] = text;
+    return q->nparams;
+}
+
+static const char *new_alias(gql_sql_t *q)
+{
+    char a[16];
+    snprintf(a, sizeof(a), "t%d", q->aliases++);
+    return arena_strndup(q->run->a, a, strlen(a));
+}
+
+/* Appends snippet with every "t." that starts an identifier chain re-aliased to alias. */
+static void aliased(buf_t *b, const char *snippet, const char *alias)
+{
+    for (const char *p = snippet; *p; p++) {
+        bool start = p == snippet || !(p[-1] == '_' || p[-1] == '.' || (p[-1] >= 'a' && p[-1] <= 'z') ||
+                                       (p[-1] >= 'A' && p[-1] <= 'Z') || (p[-1] >= '0' && p[-1] <= '9'));
+        if (start && p[0] == 't' && p[1] == '.') {
+            buf_append(b, alias, strlen(alias));
+            buf_putc(b, '.');
+            p++;
+            continue;
+        }
+        buf_putc(b, *p);
+    }
+}
+
+const char *gql_id_text(const gql_run_t *run, const gql_value_t *v)
+{
+    int64_t id;
+    if (!v || (v->kind != GV_STRING && v->kind != GV_INT) || !api_parse_id(v->s, strlen(v->s), &id))
+        return NULL;
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%lld", (long long)id);
+    return arena_strndup(run->a, buf, (size_t)n);
+}
+
+/* An integer argument in 0..MAX_LIMIT, def when absent; -1 (error added) when out of range. */
+static int limit_arg(gql_sql_t *q, const gql_cfield_t *f, const char *name, int def)
+{
+    const gql_value_t *v = gql_cfield_arg(q->run, f, name);
+    if (!v)
+        return def;
+    long n = strtol(v->s, NULL, 10);
+    if (v->kind != GV_INT || n < 0 || n > MAX_LIMIT) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "Argument \"%s\" must be between 0 and %d.", name, MAX_LIMIT);
+        fail(q, f, "%s", arena_strndup(q->run->a, msg, strlen(msg)));
+        return -1;
+    }
+    return (int)n;
+}
+
+static void write_object(gql_sql_t *q, const schema_res_t *res, const char *alias, const gql_cset_t *fs);
+
+/* The JSON value of field f of a row at alias. */
+static void field_expr(gql_sql_t *q, const schema_res_t *res, const char *alias, const gql_cfield_t *f)
+{
+    buf_t *b = &q->text;
+    const gql_field_t *d = f->def;
+    const gql_run_t *run = q->run;
+    if (!d) { /* validation guarantees every field exists */
+        buf_append_lit(b, "NULL");
+        return;
+    }
+    if (strcmp(d->name, "__typename") == 0) {
+        buf_printf(b, "'%s'::text", gql_resource_type(res)->name);
+        return;
+    }
+    switch (d->resolve) {
+    case GR_COLUMN: {
+        const schema_col_t *c = d->data;
+        const gql_type_t *t = gql_named_type(d->type);
+        if (t->kind == GK_ENUM)
+            buf_printf(b, "upper(%s.%s)", alias, c->name);
+        else if (t->scalar == GSC_ID)
+            buf_printf(b, "%s.%s::text", alias, c->name);
+        else if (t->scalar == GSC_DECIMAL)
+            buf_printf(b, "%s.%s::float8", alias, c->name);
+        else if (t->scalar == GSC_DATETIME)
+            buf_printf(b, "to_char(%s.%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", alias,
+                       c->name);
+        else
+            buf_printf(b, "%s.%s", alias, c->name);
+        return;
+    }
+    case GR_STAT: {
+        const schema_stat_t *s = d->data;
+        buf_putc(b, '(');
+        aliased(b, s->sql, alias);
+        if (s->kind == COL_MONEY)
+            buf_append_lit(b, ")::float8");
+        else
+            buf_putc(b, ')');
+        return;
+    }
+    case GR_TO_ONE: {
+        const schema_col_t *c = d->data;
+        const schema_res_t *target = schema_by_table(c->ref);
+        const char *ta = new_alias(q);
+        gql_cset_t sub = {0};
+        gql_collect_sub(run, f, gql_resource_type(target), &sub);
+        buf_append_lit(b, "(SELECT ");
+        write_object(q, target, ta, &sub);
+        buf_printf(b, " FROM %s %s WHERE %s.org_id = $1::bigint AND %s.id = %s.%s)", target->table, ta, ta,
+                   ta, alias, c->name);
+        q->resources |= 1u << (target - g_schema);
+        return;
+    }
+    case GR_TO_MANY: {
+        const gql_rel_t *rel = d->data;
+        const char *ta = new_alias(q);
+        int lim = limit_arg(q, f, "limit", DEFAULT_LIMIT);
+        if (lim < 0)
+            return;
+        const char *order = rel->res->default_sort;
+        const gql_value_t *ob = gql_cfield_arg(run, f, "orderBy");
+        if (ob && ob->kind == GV_ENUM) {
+            const gql_input_t *decl = gql_arg_lookup(d->args, d->nargs, "orderBy");
+            const char *sql = gql_enum_sql(gql_named_type(decl->type), ob->s);
+            if (sql)
+                order = sql;
+        }
+        bool desc = order[0] == '-';
+        const schema_sort_t *s = NULL;
+        for (size_t i = 0; i < rel->res->nsorts; i++)
+            if (strcmp(rel->res->sorts[i].name, order + desc) == 0)
+                s = &rel->res->sorts[i];
+        const char *dir = desc ? " DESC" : "";
+        buf_t ord = BUF_INIT;
+        if (s) {
+            aliased(&ord, s->expr, ta);
+            buf_append(&ord, dir, strlen(dir));
+            if (s->expr2) {
+                buf_append_lit(&ord, ", ");
+                aliased(&ord, s->expr2, ta);
+                buf_append(&ord, dir, strlen(dir));
+            }
+            buf_append_lit(&ord, ", ");
+        }
+        buf_printf(&ord, "%s.id%s", ta, dir);
+        char lt[16];
+        snprintf(lt, sizeof(lt), "%d", lim);
+        int lp = param(q, arena_strndup(run->a, lt, strlen(lt)));
+        gql_cset_t sub = {0};
+        gql_collect_sub(run, f, gql_resource_type(rel->res), &sub);
+        buf_append_lit(b, "coalesce((SELECT json_agg(x.j ORDER BY x.n) FROM (SELECT ");
+        write_object(q, rel->res, ta, &sub);
+        buf_printf(b,
+                   " AS j, row_number() OVER (ORDER BY %s) AS n FROM %s %s WHERE %s.org_id = $1::bigint AND "
+                   "%s.%s = %s.id"
+                   " ORDER BY %s LIMIT $%d::integer) x), '[]'::json)",
+                   buf_cstr(&ord), rel->res->table, ta, ta, ta, rel->fk, alias, buf_cstr(&ord), lp);
+        buf_free(&ord);
+        q->resources |= 1u << (rel->res - g_schema);
+        return;
+    }
+    default:
+        buf_append_lit(b, "NULL");
+        return;
+    }
+}
+
+/* json_build_object('key', value, ...) for the collected fields, in order. */
+static void write_object(gql_sql_t *q, const schema_res_t *res, const char *alias, const gql_cset_t *fs)
+{
+    buf_t *b = &q->text;
+    q->resources |= 1u << (res - g_schema);
+    if (fs->n == 0) {
+        buf_append_lit(b, "json_build_object()");
+        return;
+    }
+    size_t chunks = (fs->n + OBJ_CHUNK - 1) / OBJ_CHUNK;
+    if (chunks > 1)
+        buf_append_lit(b, "(");
+    for (size_t c = 0; c < chunks; c++) {
+        if (chunks > 1)
+            buf_printf(b, "%s", c == 0 ? "left(" : " || ',' || right(");
+        buf_append_lit(b, "json_build_object(");
+        for (size_t i = c * OBJ_CHUNK; i < fs->n && i < (c + 1) * OBJ_CHUNK; i++) {
+            if (i > c * OBJ_CHUNK)
+                buf_append_lit(b, ", ");
+            /* response keys are GraphQL names: [_A-Za-z][_0-9A-Za-z]*, safe in a literal */
+            buf_printf(b, "'%s', ", fs->f[i].key);
+            field_expr(q, res, alias, &fs->f[i]);
+        }
+        buf_putc(b, ')');
+        if (chunks > 1)
+            buf_append_lit(b, "::text, -1)");
+    }
+    if (chunks > 1)
+        buf_append_lit(b, ")::json");
+}
+
+static void node_object(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *alias)
+{
+    gql_cset_t sub = {0};
+    gql_collect_sub(q->run, f, gql_resource_type(res), &sub);
+    write_object(q, res, alias, &sub);
+}
+
+void gql_plan_one(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *id)
+{
+    const char *a = new_alias(q);
+    buf_append_lit(&q->text, "SELECT ");
+    node_object(q, res, f, a);
+    int p = param(q, id);
+    buf_printf(&q->text, " FROM %s %s WHERE %s.org_id = $1::bigint AND %s.id = $%d::bigint", res->table, a, a,
+               a, p);
+}
+
+void gql_plan_by_ids(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *ids)
+{
+    const char *a = new_alias(q);
+    buf_append_lit(&q->text, "SELECT ");
+    node_object(q, res, f, a);
+    int p = param(q, ids);
+    buf_printf(&q->text, ", %s.id FROM %s %s WHERE %s.org_id = $1::bigint AND %s.id = ANY($%d::bigint[])", a,
+               res->table, a, a, a, p);
+}
+
+void gql_plan_all(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f)
+{
+    const char *a = new_alias(q);
+    const schema_sort_t *s = NULL;
+    for (size_t i = 0; i < res->nsorts; i++)
+        if (strcmp(res->sorts[i].name, res->default_sort) == 0)
+            s = &res->sorts[i];
+    buf_append_lit(&q->text, "SELECT coalesce(json_agg(x.j ORDER BY x.n), '[]'::json) FROM (SELECT ");
+    node_object(q, res, f, a);
+    buf_append_lit(&q->text, " AS j, row_number() OVER (ORDER BY ");
+    if (s) {
+        aliased(&q->text, s->expr, a);
+        buf_append_lit(&q->text, ", ");
+    }
+    buf_printf(&q->text, "%s.id) AS n FROM %s %s WHERE %s.org_id = $1::bigint) x", a, res->table, a, a);
+}
+
+/* ---- connections ---- */
+
+/* A filter argument's value as the REST parameter would give it to SQL; NULL when absent. */
+static const char *filter_value(gql_sql_t *q, const gql_cfield_t *f, const schema_filter_t *flt, bool *bad)
+{
+    const gql_value_t *v = gql_cfield_arg(q->run, f, flt->param.name);
+    if (!v || v->kind == GV_NULL)
+        return NULL;
+    const char *text = v->s;
+    if (v->kind == GV_ENUM) {
+        const gql_input_t *decl = gql_arg_lookup(f->def->args, f->def->nargs, flt->param.name);
+        text = gql_enum_sql(gql_named_type(decl->type), v->s);
+    } else if (v->kind == GV_BOOL) {
+        text = v->b ? "true" : "false";
+    }
+    api_value_t out;
+    const char *err =
+        text ? api_param_check(q->run->a, &flt->param, text, strlen(text), &out) : "is not valid";
+    if (err) {
+        char msg[192];
+        snprintf(msg, sizeof(msg), "Argument \"%s\" %s.", flt->param.name, err);
+        fail(q, f, "%s", arena_strndup(q->run->a, msg, strlen(msg)));
+        *bad = true;
+        return NULL;
+    }
+    return out.s ? out.s : arena_strndup(q->run->a, text, strlen(text));
+}
+
+/* Appends " AND <filter>" with its '?' as $n. */
+static void append_filter(buf_t *b, const char *tpl, int n, const char *alias)
+{
+    const char *qm = strchr(tpl, '?');
+    buf_append_lit(b, " AND ");
+    char *head = xstrndup(tpl, (size_t)(qm - tpl));
+    aliased(b, head, alias);
+    free(head);
+    buf_printf(b, "$%d", n);
+    aliased(b, qm + 1, alias);
+}
+
+void gql_plan_connection(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, gql_conn_t *c)
+{
+    const gql_run_t *run = q->run;
+    memset(c, 0, sizeof(*c));
+    c->res = res;
+    const char *a = new_alias(q);
+    int first = limit_arg(q, f, "first", -2), last = limit_arg(q, f, "last", -2);
+    const gql_value_t *after = gql_cfield_arg(run, f, "after"), *before = gql_cfield_arg(run, f, "before");
+    if (q->failed)
+        return;
+    if (first != -2 && last != -2) {
+        fail(q, f, "%s", "Arguments \"first\" and \"last\" cannot be combined.");
+        return;
+    }
+    if (after && before) {
+        fail(q, f, "%s", "Arguments \"after\" and \"before\" cannot be combined.");
+        return;
+    }
+    c->backward = last != -2 || before;
+    c->limit = last != -2 ? last : first != -2 ? first : DEFAULT_LIMIT;
+
+    /* filters, canonical for the cursor binding */
+    buf_t where = BUF_INIT, canon = BUF_INIT;
+    bool bad = false;
+    for (size_t i = 0; i < res->nfilters; i++) {
+        const char *v = filter_value(q, f, &res->filters[i], &bad);
+        if (!v)
+            continue;
+        buf_printf(&canon, "%s=%s\n", res->filters[i].param.name, v);
+        append_filter(&where, res->filters[i].sql, param(q, v), a);
+    }
+    const gql_value_t *search = res->search ? gql_cfield_arg(run, f, "search") : NULL;
+    const char *qtext = NULL;
+    if (search && search->kind == GV_STRING) {
+        api_param_t qp = {"search", PARAM_TEXT, 200, NULL};
+        api_value_t out;
+        const char *err = api_param_check(run->a, &qp, search->s, search->n, &out);
+        if (err) {
+            char msg[192];
+            snprintf(msg, sizeof(msg), "Argument \"search\" %s.", err);
+            fail(q, f, "%s", arena_strndup(run->a, msg, strlen(msg)));
+            bad = true;
+        } else {
+            qtext = out.s;
+        }
+    }
+    /* sort */
+    const char *sort_canon = res->default_sort;
+    const gql_value_t *ob = gql_cfield_arg(run, f, "orderBy");
+    if (ob && ob->kind == GV_ENUM) {
+        const gql_input_t *decl = gql_arg_lookup(f->def->args, f->def->nargs, "orderBy");
+        sort_canon = gql_enum_sql(gql_named_type(decl->type), ob->s);
+    } else if (qtext) {
+        sort_canon = "relevance";
+    }
+    bool desc = true;
+    c->sort = NULL;
+    if (strcmp(sort_canon, "relevance") != 0) {
+        desc = sort_canon[0] == '-';
+        for (size_t i = 0; i < res->nsorts; i++)
+            if (strcmp(res->sorts[i].name, sort_canon + desc) == 0)
+                c->sort = &res->sorts[i];
+    }
+    char binding_name[64];
+    snprintf(binding_name, sizeof(binding_name), "graphql:%s", res->plural);
+    c->binding = cursor_binding(strtoll(q->params[0], NULL, 10), binding_name, canon.data ? canon.data : "",
+                                canon.len, sort_canon, qtext, qtext ? strlen(qtext) : 0);
+    buf_free(&canon);
+    buf_t rank = BUF_INIT;
+    if (qtext) {
+        int qn = param(q, qtext);
+        buf_printf(&where, " AND %s.search @@ websearch_to_tsquery('simple', $%d::text)", a, qn);
+        buf_printf(&rank, "ts_rank(%s.search, websearch_to_tsquery('simple', $%d::text))", a, qn);
+    }
+    buf_t key = BUF_INIT, key2 = BUF_INIT;
+    if (c->sort) {
+        aliased(&key, c->sort->expr, a);
+        if (c->sort->expr2)
+            aliased(&key2, c->sort->expr2, a);
+    } else {
+        buf_append(&key, rank.data, rank.len);
+    }
+    /* the keyset condition */
+    const gql_value_t *cur = after ? after : before;
+    if (cur && !bad) {
+        cursor_t cv;
+        size_t n = strlen(cur->s);
+        char *scratch = arena_alloc(run->a, n + 1);
+        bool ok = cur->kind == GV_STRING &&
+                  cursor_open(cursor_process_key(), cur->s, n, c->binding, &cv, scratch, n + 1);
+        if (ok)
+            ok = c->sort ? (cv.kind == CURSOR_NULL
+                                ? c->sort->nullable
+                                : cv.kind == c->sort->kind && (cv.s2 != NULL) == (c->sort->expr2 != NULL))
+                         : cv.kind == CURSOR_FLOAT;
+        if (!ok) {
+            fail(q, f, "%s", "Argument \"after\"/\"before\" is not a cursor of this listing.");
+            bad = true;
+        } else {
+            c->has_cursor = true;
+            bool qdesc = desc != c->backward;
+            const char *cmp = qdesc ? "<" : ">";
+            char num[48];
+            if (cv.kind == CURSOR_NULL) {
+                snprintf(num, sizeof(num), "%lld", (long long)cv.id);
+                int idp = param(q, arena_strndup(run->a, num, strlen(num)));
+                if (qdesc)
+                    buf_printf(&where, " AND (%s IS NOT NULL OR %s.id < $%d::bigint)", buf_cstr(&key), a,
+                               idp);
+                else
+                    buf_printf(&where, " AND (%s IS NULL AND %s.id > $%d::bigint)", buf_cstr(&key), a, idp);
+            } else {
+                const char *v1;
+                if (cv.kind == CURSOR_INT) {
+                    snprintf(num, sizeof(num), "%lld", (long long)cv.i);
+                    v1 = arena_strndup(run->a, num, strlen(num));
+                } else if (cv.kind == CURSOR_FLOAT) {
+                    snprintf(num, sizeof(num), "%.9g", (double)cv.f);
+                    v1 = arena_strndup(run->a, num, strlen(num));
+                } else {
+                    v1 = cv.s;
+                }
+                const char *cast = c->sort ? c->sort->cast : "real";
+                buf_printf(&where, " AND ((%s", buf_cstr(&key));
+                if (key2.len)
+                    buf_printf(&where, ", %s", buf_cstr(&key2));
+                buf_printf(&where, ", %s.id) %s ($%d::%s", a, cmp, param(q, v1), cast);
+                if (key2.len)
+                    buf_printf(&where, ", $%d::%s", param(q, cv.s2), cast);
+                snprintf(num, sizeof(num), "%lld", (long long)cv.id);
+                buf_printf(&where, ", $%d::bigint)", param(q, arena_strndup(run->a, num, strlen(num))));
+                if (c->sort && c->sort->nullable && !qdesc)
+                    buf_printf(&where, " OR %s IS NULL", buf_cstr(&key));
+                buf_append_lit(&where, ")");
+            }
+        }
+    }
+    if (bad || q->failed) {
+        buf_free(&where);
+        buf_free(&rank);
+        buf_free(&key);
+        buf_free(&key2);
+        return;
+    }
+
+    /* what the selection needs: the total, and a node JSON column per edges/nodes group */
+    gql_cset_t conn = {0};
+    gql_collect_sub(run, f, gql_named_type(f->def->type), &conn);
+    bool total = false;
+    buf_t *b = &q->text;
+    buf_t cols = BUF_INIT;
+    const gql_type_t *edge_t = NULL;
+    for (size_t i = 0; i < conn.n; i++) {
+        const gql_cfield_t *cf = &conn.f[i];
+        if (!cf->def)
+            continue;
+        if (cf->def->resolve == GR_TOTAL)
+            total = true;
+        if (cf->def->resolve == GR_NODES && c->nnodecols < GQL_CONN_NODECOLS) {
+            c->nodecol_field[c->nnodecols] = cf;
+            c->nodecol_node[c->nnodecols++] = NULL;
+        }
+        if (cf->def->resolve == GR_EDGES) {
+            edge_t = gql_named_type(cf->def->type);
+            gql_cset_t edge = {0};
+            gql_collect_sub(run, cf, edge_t, &edge);
+            for (size_t k = 0; k < edge.n; k++)
+                if (edge.f[k].def && edge.f[k].def->resolve == GR_NODE && c->nnodecols < GQL_CONN_NODECOLS) {
+                    gql_cfield_t *node = arena_alloc(run->a, sizeof(*node));
+                    *node = edge.f[k];
+                    c->nodecol_field[c->nnodecols] = cf;
+                    c->nodecol_node[c->nnodecols++] = node;
+                }
+        }
+    }
+    buf_append_lit(b, "SELECT ");
+    if (total) {
+        buf_printf(b, "(SELECT count(*) FROM %s %s WHERE %s.org_id = $1::bigint", res->table, a, a);
+        /* the total ignores the keyset condition: rebuild the filters alone */
+        buf_t tw = BUF_INIT;
+        int pi = 2;
+        for (size_t i = 0; i < res->nfilters; i++) {
+            const gql_value_t *v = gql_cfield_arg(run, f, res->filters[i].param.name);
+            if (!v || v->kind == GV_NULL)
+                continue;
+            append_filter(&tw, res->filters[i].sql, pi++, a);
+        }
+        if (qtext)
+            buf_printf(&tw, " AND %s.search @@ websearch_to_tsquery('simple', $%d::text)", a, pi);
+        buf_append(b, tw.data, tw.len);
+        buf_free(&tw);
+        buf_append_lit(b, ")");
+    } else {
+        buf_append_lit(b, "NULL::bigint");
+    }
+    buf_append_lit(b, ", p.* FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT ");
+    for (int i = 0; i < c->nnodecols; i++) {
+        const gql_cfield_t *nf = c->nodecol_node[i] ? c->nodecol_node[i] : c->nodecol_field[i];
+        node_object(q, res, nf, a);
+        buf_printf(b, " AS j%d, ", i);
+    }
+    c->key_col = 1 + c->nnodecols;
+    buf_printf(b, "%s.id, %s AS k1", a, buf_cstr(&key));
+    if (key2.len)
+        buf_printf(b, ", %s AS k2", buf_cstr(&key2));
+    buf_printf(b, " FROM %s %s WHERE %s.org_id = $1::bigint", res->table, a, a);
+    buf_append(b, where.data, where.len);
+    const char *dir = desc != c->backward ? "DESC" : "ASC";
+    buf_printf(b, " ORDER BY %s %s", buf_cstr(&key), dir);
+    if (key2.len)
+        buf_printf(b, ", %s %s", buf_cstr(&key2), dir);
+    char lt[16];
+    snprintf(lt, sizeof(lt), "%d", c->limit + 1);
+    buf_printf(b, ", %s.id %s LIMIT $%d::integer) p ON true", a, dir,
+               param(q, arena_strndup(run->a, lt, strlen(lt))));
+    buf_free(&cols);
+    buf_free(&where);
+    buf_free(&rank);
+    buf_free(&key);
+    buf_free(&key2);
+    q->resources |= 1u << (res - g_schema);
+}
+
+bool gql_conn_cursor(const gql_conn_t *c, const PGresult *r, int row, char *out, size_t cap)
+{
+    int kc = c->key_col + 1;
+    cursor_t cv = {.dir = CURSOR_NEXT, .binding = c->binding};
+    cv.id = strtoll(PQgetvalue(r, row, c->key_col), NULL, 10);
+    const char *v = PQgetvalue(r, row, kc);
+    if (PQgetisnull(r, row, kc)) {
+        cv.kind = CURSOR_NULL;
+    } else if (!c->sort) {
+        cv.kind = CURSOR_FLOAT;
+        cv.f = strtof(v, NULL);
+    } else {
+        cv.kind = c->sort->kind;
+        if (cv.kind == CURSOR_INT) {
+            cv.i = strtoll(v, NULL, 10);
+        } else {
+            cv.s = v;
+            cv.n = (size_t)PQgetlength(r, row, kc);
+            if (c->sort->expr2) {
+                cv.s2 = PQgetvalue(r, row, kc + 1);
+                cv.n2 = (size_t)PQgetlength(r, row, kc + 1);
+            }
+        }
+    }
+    return cursor_seal(cursor_process_key(), &cv, out, cap) > 0;
+}
