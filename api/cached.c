@@ -322,6 +322,10 @@ static cache_entry_t *make_entry(http_ctx_t *ctx, fill_t *f, const char *content
     buf_t *body = ctx->resp;
     tcache_req_t *r = &f->r;
     uint64_t etag = http_etag_hash(body->data, body->len);
+    /* one body under two media types (GraphQL's application/json and graphql-response+json) is
+     * two representations: two strong validators */
+    if (strncmp(content_type, "application/json", 16) != 0)
+        etag ^= hash64(content_type, strlen(content_type));
     cache_entry_t *e = cache_entry_new(r->key, r->key_len, body->data, body->len, etag, content_type, 200,
                                        r->tier, r->l1_tags, r->l1_ntags, r->versions);
     if (body->len > HTTP_COMPRESS_MIN && http_compressible_type(content_type)) {

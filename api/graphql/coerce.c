@@ -56,21 +56,25 @@ static const gql_value_t *var_value(const gql_vars_t *vars, const char *name, bo
     return NULL;
 }
 
+/* Input objects filled with defaults nested at most (a schema whose defaults refer to each
+ * other, which the spec forbids, stops there). */
+#define MAX_DEFAULT_DEPTH 32
+
 static const gql_value_t *coerce_literal(arena_t *a, const gql_value_t *v, const gql_type_t *t,
-                                         const gql_vars_t *vars, bool *given);
+                                         const gql_vars_t *vars, bool *given, int depth);
 
 /* The default of decl coerced to its type, or NULL. */
-static const gql_value_t *default_of(arena_t *a, const gql_input_t *decl)
+static const gql_value_t *default_of(arena_t *a, const gql_input_t *decl, int depth)
 {
-    if (!decl->default_value)
+    if (!decl->default_value || depth > MAX_DEFAULT_DEPTH)
         return NULL;
     const gql_value_t *v = parse_default(a, decl->default_value);
     bool given;
-    return v ? coerce_literal(a, v, decl->type, NULL, &given) : NULL;
+    return v ? coerce_literal(a, v, decl->type, NULL, &given, depth + 1) : NULL;
 }
 
 static const gql_value_t *coerce_object(arena_t *a, const gql_value_t *v, const gql_type_t *t,
-                                        const gql_vars_t *vars)
+                                        const gql_vars_t *vars, int depth)
 {
     gql_value_t *o = new_value(a, GV_OBJECT, v->loc);
     o->fields = arena_alloc(a, (t->ninputs ? t->ninputs : 1) * sizeof(gql_object_field_t));
@@ -83,9 +87,9 @@ static const gql_value_t *coerce_object(arena_t *a, const gql_value_t *v, const 
         const gql_value_t *x = NULL;
         bool given = false;
         if (f)
-            x = coerce_literal(a, f->value, decl->type, vars, &given);
+            x = coerce_literal(a, f->value, decl->type, vars, &given, depth);
         if (!given)
-            x = default_of(a, decl);
+            x = default_of(a, decl, depth);
         if (!x)
             continue;
         o->fields[o->n++] = (gql_object_field_t){decl->name, (gql_value_t *)x, f ? f->loc : v->loc};
@@ -99,7 +103,7 @@ static const gql_value_t *coerce_object(arena_t *a, const gql_value_t *v, const 
  * v is a variable with no value (the caller then uses its default or leaves it out).
  */
 static const gql_value_t *coerce_literal(arena_t *a, const gql_value_t *v, const gql_type_t *t,
-                                         const gql_vars_t *vars, bool *given)
+                                         const gql_vars_t *vars, bool *given, int depth)
 {
     *given = true;
     if (v->kind == GV_VARIABLE)
@@ -112,7 +116,7 @@ static const gql_value_t *coerce_literal(arena_t *a, const gql_value_t *v, const
         gql_value_t *l = new_value(a, GV_LIST, v->loc);
         if (v->kind != GV_LIST) {
             bool g;
-            const gql_value_t *x = coerce_literal(a, v, t->of, vars, &g);
+            const gql_value_t *x = coerce_literal(a, v, t->of, vars, &g, depth);
             l->items = arena_alloc(a, sizeof(*l->items));
             l->items[0] = (gql_value_t *)(x ? x : new_value(a, GV_NULL, v->loc));
             l->n = 1;
@@ -121,14 +125,14 @@ static const gql_value_t *coerce_literal(arena_t *a, const gql_value_t *v, const
         l->items = arena_alloc(a, (v->n ? v->n : 1) * sizeof(*l->items));
         for (size_t i = 0; i < v->n; i++) {
             bool g;
-            const gql_value_t *x = coerce_literal(a, v->items[i], t->of, vars, &g);
+            const gql_value_t *x = coerce_literal(a, v->items[i], t->of, vars, &g, depth);
             l->items[i] = (gql_value_t *)(x ? x : new_value(a, GV_NULL, v->items[i]->loc));
         }
         l->n = v->n;
         return l;
     }
     if (t->kind == GK_INPUT_OBJECT && v->kind == GV_OBJECT)
-        return coerce_object(a, v, t, vars);
+        return coerce_object(a, v, t, vars, depth);
     return v;
 }
 
@@ -142,11 +146,11 @@ const gql_value_t *gql_arg_value(const gql_schema_t *s, arena_t *a, const gql_in
     bool given = false;
     for (size_t i = 0; i < nargs; i++)
         if (strcmp(args[i].name, decl->name) == 0) {
-            v = coerce_literal(a, args[i].value, decl->type, vars, &given);
+            v = coerce_literal(a, args[i].value, decl->type, vars, &given, 0);
             break;
         }
     if (!given)
-        v = default_of(a, decl);
+        v = default_of(a, decl, 0);
     return v && v->kind != GV_NULL ? v : NULL;
 }
 
@@ -436,7 +440,7 @@ static gql_value_t *coerce_input_object(cctx_t *c, const json_value_t *j, const 
             v = coerce_json(c, x, decl->type);
             c->depth--;
         } else if (decl->default_value) {
-            v = (gql_value_t *)default_of(c->a, decl);
+            v = (gql_value_t *)default_of(c->a, decl, 0);
         } else if (decl->type->kind == GK_NON_NULL) {
             fail(c, j, "Field \"%s\" of required type \"%s\" was not provided.", decl->name,
                  type_text(c, decl->type));
@@ -538,7 +542,7 @@ bool gql_coerce_variables(const gql_schema_t *s, const gql_def_t *op, const json
         const json_value_t *j = json_object_get(vars, vd->name);
         if (!j && vd->def) {
             bool given;
-            out->values[i] = (gql_value_t *)coerce_literal(a, vd->def, t, NULL, &given);
+            out->values[i] = (gql_value_t *)coerce_literal(a, vd->def, t, NULL, &given, 0);
             continue;
         }
         if (t->kind == GK_NON_NULL && (!j || json_type(j) == JSON_NULL)) {

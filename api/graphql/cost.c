@@ -114,6 +114,10 @@ static void measure_field(walk_t *w, const gql_type_t *type, const gql_selection
         return;
     }
     if (strcmp(s->name, "__schema") == 0 || strcmp(s->name, "__type") == 0) {
+        /* bounded by the schema: only its aliases count */
+        gql_cost_t inside = {0};
+        measure(w, gql_named_type(d->type), &s->sel, &inside);
+        out->aliases += inside.aliases;
         out->introspection = true;
         out->cost = sat_add(out->cost, 1);
         if (out->depth < 1)

@@ -12,6 +12,7 @@
 #include "api/graphql/plan.h"
 #include "api/graphql/schema.h"
 #include "core/common.h"
+#include "core/crypto.h"
 #include "core/hash.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -94,7 +95,7 @@ static gql_err_t *field_error(gql_exec_t *ex, const gql_cfield_t *f, const gql_p
 
 /* The batch to add a statement to: the last one while it has room. */
 typedef struct batches {
-    db_batch_t *b[8];
+    db_batch_t *b[16]; /* 256 statements: more than the alias limit lets a document ask for */
     int n;
 } batches_t;
 
@@ -477,12 +478,20 @@ static void start_mutation(gql_exec_t *ex, gql_root_t *r)
         buf_append_lit(&body, "{\"status\":\"done\"}");
         break;
     }
+    /* the request's key names the request: its i-th mutation field writes under "<key>#<i>", so a
+     * replay replays each field, and the key reused for another document meets REST's 422 */
     char *idem = NULL;
     if (ex->idempotency_key && r->kind != GR_M_DELETE) {
-        size_t n = strlen(ex->idempotency_key), kn = strlen(r->f->key);
-        idem = arena_alloc(a, 200 + 1 + 54 + 1);
-        snprintf(idem, 256, "%.*s#%.*s", (int)(n > 200 ? 200 : n), ex->idempotency_key,
-                 (int)(kn > 54 ? 54 : kn), r->f->key);
+        size_t n = strlen(ex->idempotency_key);
+        idem = arena_alloc(a, 256);
+        if (n <= 240) {
+            snprintf(idem, 256, "%s#%zu", ex->idempotency_key, (size_t)(r - ex->roots));
+        } else {
+            uint8_t h[SEC_SHA256_BYTES];
+            sec_sha256(h, ex->idempotency_key, n);
+            snprintf(idem, 256, "%.200s~%02x%02x%02x%02x%02x%02x%02x%02x#%zu", ex->idempotency_key, h[0],
+                     h[1], h[2], h[3], h[4], h[5], h[6], h[7], (size_t)(r - ex->roots));
+        }
     }
     http_subrequest_t sr = {
         .method = m,

@@ -345,9 +345,10 @@ static bool params_from_body(gql_req_t *q, const json_value_t **ext)
                 return false;
             }
         } else if (kn == 13 && memcmp(k, "operationName", 13) == 0) {
-            size_t n;
+            size_t n = 0;
+            const char *name = json_string(v, &n);
             if (t == JSON_STRING)
-                q->operation_name = arena_strndup(&ctx->arena, json_string(v, &n), n);
+                q->operation_name = arena_strndup(&ctx->arena, name, n);
             else if (t != JSON_NULL) {
                 respond_bad_request(q, "\"operationName\" must be a string or null.");
                 return false;
@@ -527,6 +528,7 @@ static void handle(http_ctx_t *ctx, const api_auth_t *auth)
         return;
     }
     q->json = mt == 2;
+    http_add_header(ctx, LIT("Vary"), LIT("Accept"));
     bool get = ctx->req.method == HTTP_GET || ctx->req.method == HTTP_HEAD;
     const json_value_t *ext = NULL;
     if (!(get ? params_from_query(q, &ext) : params_from_body(q, &ext)))

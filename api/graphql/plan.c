@@ -50,7 +50,15 @@ static void fail(gql_sql_t *q, const gql_cfield_t *f, const char *fmt, const cha
 static int param(gql_sql_t *q, const char *text)
 {
     if (q->nparams == GQL_PLAN_PARAMS) {
-        q->failed = true; /* the cost limit keeps real queries far below this */
+        if (!q->failed) {
+            gql_err_t *e = gql_errors_add(q->errs, NULL, 0, "The field needs more than %d SQL parameters.",
+                                          GQL_PLAN_PARAMS);
+            if (e) {
+                e->path = q->path;
+                e->code = "QUERY_TOO_COMPLEX";
+            }
+        }
+        q->failed = true;
         return 1;
     }
     q->params[q->nparams++] = text;
@@ -305,6 +313,19 @@ static const char *filter_value(gql_sql_t *q, const gql_cfield_t *f, const schem
         text = gql_enum_sql(gql_named_type(decl->type), v->s);
     } else if (v->kind == GV_BOOL) {
         text = v->b ? "true" : "false";
+    } else if (v->kind == GV_FLOAT && strpbrk(v->s, "eE")) {
+        /* a Float literal with an exponent (5e4): as the plain decimal REST would take */
+        char num[64];
+        double d = strtod(v->s, NULL);
+        if (d > -1e15 && d < 1e15) {
+            snprintf(num, sizeof(num), "%.6f", d);
+            char *e = num + strlen(num) - 1;
+            while (*e == '0')
+                *e-- = '\0';
+            if (*e == '.')
+                *e = '\0';
+            text = arena_strndup(q->run->a, num, strlen(num));
+        }
     }
     api_value_t out;
     const char *err =

@@ -1,26 +1,31 @@
 /*
  * Validation of an executable document against a schema: every rule of section 5 of the GraphQL
  * spec (October 2021) that applies to executable documents, with graphql-js's messages. Also
- * the choice of the operation to run (GetOperation, section 6.1).
+ * the choice of the operation to run (GetOperation, section 6.1). Rule 5.1.1 (executable
+ * definitions only) is the parser's: it refuses anything else.
  *
  * One walk over each definition (operations and fragments, each on its own, as graphql-js
  * visits them) checks what a node can say about itself: fields, arguments, values, directives,
  * type conditions, leaf selections; it records each definition's variable usages and fragment
  * spreads. Then the rules over the document: names unique, fragment cycles (before anything
  * follows spreads), variables per operation through the fragments it reaches, unused
- * fragments, subscription roots, and field merging (5.3.2).
+ * fragments, subscription roots, and field merging (5.3.2). Nothing recurses through spreads
+ * but field merging, which is bounded.
  *
- * Field merging follows the spec's FieldsInSetCanMerge, but checks a whole set of same-named
- * fields against its first member rather than pair by pair (both checks are equivalences, so
- * that finds a conflict when some pair has one), and splits the rule in two as Xing's
- * "overlapping fields in polynomial time" does: same response shape over all fields of a name,
- * same field and arguments over the fields whose parents can coincide. Sets already checked are
- * remembered, so a fragment spread in many places is checked once; the work is metered and
- * nesting through fragments is bounded, so no document makes it slow or deep.
+ * Field merging follows the spec's FieldsInSetCanMerge, but checks all the fields of a response
+ * name against the first rather than pair by pair (each check is an equivalence, so this finds a
+ * conflict whenever some pair has one), in two passes: the same response shape over all fields
+ * of a name, down through all their subfields; the same field and arguments over the fields
+ * whose parents may be the same object, down through theirs. A set checked once is remembered,
+ * so a fragment spread in many places costs once; the work is metered (MERGE_BUDGET) and the
+ * nesting it follows through fragments bounded (MAX_MERGE_DEPTH): past either, the document is
+ * refused with "Validation aborted: ...", as graphql-js aborts past its own budget.
  *
- * Where a value error sits inside an argument (an input object's field, a list's item), the
- * message adds where (` at "input.name"`), which graphql-js does not, and extensions.field
- * names the member.
+ * Where we differ from graphql-js: errors about an operation's or fragment's name, a spread's
+ * fragment name or a type condition point at the node that holds it (the tree keeps no location
+ * for names); a value error inside an argument (an input object's field, a list's item) says
+ * where (` at "input.name"`) and extensions.field names the member; DateTime, Date and Decimal
+ * literals are checked, and a Float literal must be finite.
  */
 #include "api/graphql/types.h"
 #include "core/timestamp.h"
@@ -537,7 +542,8 @@ static const char *did_you_mean(vctx_t *c, const char *sub, const char *const *n
 static const char *sg_render(suggester_t *g, const char *sub)
 {
     sugg_t *s = g->found.v;
-    qsort(s, g->found.n, sizeof(*s), sugg_cmp);
+    if (g->found.n > 1)
+        qsort(s, g->found.n, sizeof(*s), sugg_cmp);
     const char *names[5];
     size_t n = MIN(g->found.n, 5);
     for (size_t i = 0; i < n; i++)
@@ -913,30 +919,37 @@ static void unique_args(vctx_t *c, const gql_arg_t *args, size_t n)
                     locs[nl++] = args[j].loc;
                 count++;
             }
-        if (count > 1)
-            verr(c, locs, nl, "There can be only one argument named \"%s\".", args[i].name);
+        gql_err_t *e = count > 1
+                           ? verr(c, locs, nl, "There can be only one argument named \"%s\".", args[i].name)
+                           : NULL;
+        if (e)
+            e->field = args[i].name;
     }
 }
 
-/* The arguments of a field (owner "Dog.name", kind "field") or directive ("@skip", "directive")
- * against their definitions; decls NULL when the field or directive is unknown. */
+/* The arguments given to a field (named name, of type parent) or a directive (parent NULL, name
+ * "@skip") against their definitions decls. */
 static void check_args(vctx_t *c, const gql_arg_t *args, size_t nargs, const gql_input_t *decls,
-                       size_t ndecls, bool known, const char *kind, const char *owner, const char *short_name,
-                       gql_loc_t at)
+                       size_t ndecls, const char *parent, const char *name, gql_loc_t at)
 {
     unique_args(c, args, nargs);
     for (size_t i = 0; i < nargs && !c->stop; i++) {
         const gql_arg_t *arg = &args[i];
-        const gql_input_t *decl = known ? gql_arg_lookup(decls, ndecls, arg->name) : NULL;
+        const gql_input_t *decl = gql_arg_lookup(decls, ndecls, arg->name);
         if (!decl) {
-            if (known) {
-                suggester_t g;
-                sg_init(&g, c, arg->name);
-                for (size_t j = 0; j < ndecls; j++)
-                    sg_offer(&g, decls[j].name);
-                verr(c, &arg->loc, 1, "Unknown argument \"%s\" on %s \"%s\".%s", arg->name, kind, owner,
-                     sg_render(&g, NULL));
-            }
+            suggester_t g;
+            sg_init(&g, c, arg->name);
+            for (size_t j = 0; j < ndecls; j++)
+                sg_offer(&g, decls[j].name);
+            gql_err_t *e;
+            if (parent)
+                e = verr(c, &arg->loc, 1, "Unknown argument \"%s\" on field \"%s.%s\".%s", arg->name, parent,
+                         name, sg_render(&g, NULL));
+            else
+                e = verr(c, &arg->loc, 1, "Unknown argument \"%s\" on directive \"%s\".%s", arg->name, name,
+                         sg_render(&g, NULL));
+            if (e)
+                e->field = arg->name;
             scan_vars(c, arg->value);
             continue;
         }
@@ -944,7 +957,7 @@ static void check_args(vctx_t *c, const gql_arg_t *args, size_t nargs, const gql
         check_value(c, arg->value, decl->type, decl->type, decl->default_value != NULL);
         vpath_pop(c);
     }
-    for (size_t j = 0; known && j < ndecls && !c->stop; j++) {
+    for (size_t j = 0; j < ndecls && !c->stop; j++) {
         const gql_input_t *decl = &decls[j];
         if (decl->type->kind != GK_NON_NULL || decl->default_value)
             continue;
@@ -953,10 +966,9 @@ static void check_args(vctx_t *c, const gql_arg_t *args, size_t nargs, const gql
             i++;
         if (i < nargs)
             continue;
-        const char *cap = kind[0] == 'f' ? "Field" : "Directive";
         gql_err_t *e =
             verr(c, &at, 1, "%s \"%s\" argument \"%s\" of type \"%s\" is required, but it was not provided.",
-                 cap, short_name, decl->name, tstr(c, decl->type));
+                 parent ? "Field" : "Directive", name, decl->name, tstr(c, decl->type));
         if (e)
             e->field = decl->name;
     }
@@ -989,8 +1001,7 @@ static void check_directives(vctx_t *c, const gql_directive_t *dirs, size_t n, c
                 verr(c, locs, 2, "The directive \"@%s\" can only be used once at this location.", d->name);
             }
         }
-        check_args(c, d->args, d->nargs, def->args, def->nargs, true, "directive", fmt(c, "@%s", d->name),
-                   d->name, d->loc);
+        check_args(c, d->args, d->nargs, def->args, def->nargs, NULL, fmt(c, "@%s", d->name), d->loc);
     }
 }
 
@@ -1086,8 +1097,7 @@ static void walk_field(vctx_t *c, const gql_selection_t *sel, const gql_type_t *
         verr(c, &sel->loc, 1, "Cannot query field \"%s\" on type \"%s\".%s", sel->name, parent->name,
              field_hint(c, parent, sel->name));
     if (def) {
-        check_args(c, sel->args, sel->nargs, def->args, def->nargs, true, "field",
-                   fmt(c, "%s.%s", parent->name, def->name), def->name, sel->loc);
+        check_args(c, sel->args, sel->nargs, def->args, def->nargs, parent->name, def->name, sel->loc);
     } else {
         unique_args(c, sel->args, sel->nargs);
         for (size_t i = 0; i < sel->nargs; i++)
@@ -1191,7 +1201,7 @@ static void walk_variables(vctx_t *c, const gql_def_t *d, def_info_t *info)
         for (size_t j = i; j < d->nvars; j++)
             if (strcmp(d->vars[j].name, d->vars[i].name) == 0) {
                 if (nl < GQL_ERR_LOCS)
-                    locs[nl++] = (gql_loc_t){d->vars[j].loc.line, d->vars[j].loc.col + 1};
+                    locs[nl++] = (gql_loc_t){d->vars[j].loc.line, d->vars[j].loc.col + 1}; /* the name */
                 count++;
             }
         if (count > 1)

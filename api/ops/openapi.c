@@ -557,6 +557,8 @@ static const struct {
     {401, "no or unknown API key"},
     {403, "the route needs an admin key"},
     {404, "no such row in the caller's organization"},
+    {405, "the method is not allowed here (a GraphQL mutation over GET)"},
+    {406, "no media type in Accept is one this route answers"},
     {409, "conflict"},
     {412, "If-Match does not match the current row"},
     {413, "the body is too large"},

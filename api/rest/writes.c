@@ -492,7 +492,9 @@ static bool parse_body(wreq_t *w)
 }
 
 /* Adds a 422 error for every reference column (ok_*) that came back false. */
-static bool refs_ok(wreq_t *w, const PGresult *r)
+/* False (and answered 422, the batch released first: a sub-request's answer frees its arena,
+ * where the batch lives) when a reference names no row of the organization. */
+static bool refs_ok(wreq_t *w, db_batch_t *b, const PGresult *r)
 {
     api_errors_t errs = {0};
     int c = 0;
@@ -504,8 +506,10 @@ static bool refs_ok(wreq_t *w, const PGresult *r)
             api_errors_add(&errs, f->name, strlen(f->name), "refers to no row of the organization");
         c++;
     }
-    if (errs.n)
+    if (errs.n) {
+        db_batch_release(b);
         validation_failed(w->ctx, &errs);
+    }
     return errs.n == 0;
 }
 
@@ -565,10 +569,8 @@ static void create_done(db_batch_t *b, void *arg)
         http_respond(ctx, status, "application/json");
         return;
     }
-    if (PQntuples(r) == 1 && !refs_ok(w, r)) {
-        db_batch_release(b);
+    if (PQntuples(r) == 1 && !refs_ok(w, b, r))
         return;
-    }
     db_batch_release(b);
     api_respond_problem(ctx, 409, "idempotency-key-in-use",
                         "a request with this Idempotency-Key is in progress", NULL);
@@ -696,10 +698,8 @@ static void update_done(db_batch_t *b, void *arg)
         not_found(w);
         return;
     }
-    if (!refs_ok(w, r)) {
-        db_batch_release(b);
+    if (!refs_ok(w, b, r))
         return;
-    }
     if (PQgetvalue(r, 0, W_UPD_ANCHOR(res))[0] != 't') {
         db_batch_release(b);
         api_errors_t errs = {0};
