@@ -33,6 +33,7 @@ typedef struct gql_job {
     db_batch_t *b;
     int qi;
     bool failed;
+    gql_shape_t shape;
 } gql_job_t;
 
 typedef struct gql_root {
@@ -41,8 +42,9 @@ typedef struct gql_root {
     uint16_t kind;
     const schema_res_t *res;
     gql_conn_t conn;
-    bool null_value; /* an error made it null */
-    db_batch_t *b;   /* its statement's batch, or NULL */
+    gql_shape_t shape; /* a row's columns to JSON (GR_Q_ONE, GR_Q_ALL) */
+    bool null_value;   /* an error made it null */
+    db_batch_t *b;     /* its statement's batch, or NULL */
     int qi;
     /* a sub-request's answer */
     int status;
@@ -132,32 +134,6 @@ static void submit(gql_exec_t *ex, batches_t *bs)
     ex->pending += bs->n;
     for (int i = 0; i < bs->n; i++)
         db_batch_submit(bs->b[i], batch_done, ex);
-}
-
-/* Appends PostgreSQL's JSON text without the blanks it puts between tokens ("{"a" : 1}"). */
-static void append_json(buf_t *b, const char *s, size_t n)
-{
-    char *out = buf_reserve(b, n), *o = out;
-    bool in_str = false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (in_str) {
-            *o++ = c;
-            if (c == '\\' && i + 1 < n)
-                *o++ = s[++i];
-            else if (c == '"')
-                in_str = false;
-        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
-            *o++ = c;
-            in_str = c == '"';
-        }
-    }
-    b->len += (size_t)(o - out);
-}
-
-static void append_value(buf_t *b, const PGresult *r, int row, int col)
-{
-    append_json(b, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
 }
 
 /* A root's or job's statement result, or NULL when its batch failed. */
@@ -292,9 +268,9 @@ static void start_query(gql_exec_t *ex)
                 gql_sql_free(&q);
                 continue;
             }
-            gql_plan_one(&q, r->res, r->f, id);
+            gql_plan_one(&q, r->res, r->f, id, &r->shape);
         } else if (r->kind == GR_Q_ALL) {
-            gql_plan_all(&q, r->res, r->f);
+            gql_plan_all(&q, r->res, r->f, &r->shape);
         } else {
             gql_plan_connection(&q, r->res, r->f, &r->conn);
         }
@@ -643,7 +619,7 @@ static void project(proj_t *p, const gql_type_t *type, const gql_cset_t *fs, con
         buf_putc(b, '}');
 }
 
-/* The rows of a by-id job in the order the body lists their ids. */
+/* The rows of a by-id job in the order the body lists their ids (the id is column 0). */
 static void write_rows_by_id(proj_t *p, const gql_job_t *job, const json_value_t *arr)
 {
     buf_t *b = p->b;
@@ -654,10 +630,10 @@ static void write_rows_by_id(proj_t *p, const gql_job_t *job, const json_value_t
         size_t n;
         const char *t = json_number_text(json_object_get(json_array_at(arr, k), "id"), &n);
         for (int row = 0; t && row < PQntuples(r); row++) {
-            if ((size_t)PQgetlength(r, row, 1) == n && memcmp(PQgetvalue(r, row, 1), t, n) == 0) {
+            if ((size_t)PQgetlength(r, row, 0) == n && memcmp(PQgetvalue(r, row, 0), t, n) == 0) {
                 if (written++)
                     buf_putc(b, ',');
-                append_value(b, r, row, 0);
+                gql_write_shape(b, &job->shape, r, row);
                 break;
             }
         }
@@ -688,7 +664,7 @@ static void start_jobs(gql_exec_t *ex)
         gql_job_t *job = &ex->jobs[i];
         gql_sql_t q;
         gql_sql_init(&q, &ex->run, ex->auth->org_id_s, ex->errs, job->path);
-        gql_plan_by_ids(&q, job->res, job->f, job->ids);
+        gql_plan_by_ids(&q, job->res, job->f, job->ids, &job->shape);
         db_batch_t *b = q.failed ? NULL : batch_for(ex, &bs);
         if (b) {
             job->b = b;
@@ -738,7 +714,7 @@ static void write_connection(gql_exec_t *ex, gql_root_t *r, const PGresult *res)
         json_key_str(b, f->key, strlen(f->key));
         uint16_t kind = f->def ? f->def->resolve : GR_NONE;
         if (kind == GR_TOTAL) {
-            append_value(b, res, 0, 0);
+            buf_append(b, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
         } else if (kind == GR_PAGE_INFO) {
             gql_cset_t pi = {0};
             const gql_type_t *pt = gql_named_type(f->def->type);
@@ -778,9 +754,9 @@ static void write_connection(gql_exec_t *ex, gql_root_t *r, const PGresult *res)
                 if (k)
                     buf_putc(b, ',');
                 if (kind == GR_NODES) {
-                    for (int col = 0; col < c->nnodecols; col++)
-                        if (strcmp(c->nodecol_field[col]->key, f->key) == 0 && !c->nodecol_node[col])
-                            append_value(b, res, row, 1 + col);
+                    for (int nd = 0; nd < c->nnodes; nd++)
+                        if (strcmp(c->node_field[nd], f->key) == 0 && !c->node_key[nd])
+                            gql_write_shape(b, &c->node_shape[nd], res, row);
                     continue;
                 }
                 buf_putc(b, '{');
@@ -792,10 +768,10 @@ static void write_connection(gql_exec_t *ex, gql_root_t *r, const PGresult *res)
                     uint16_t ek = ef->def ? ef->def->resolve : GR_NONE;
                     if (ek == GR_NODE) {
                         bool found = false;
-                        for (int col = 0; col < c->nnodecols && !found; col++)
-                            if (strcmp(c->nodecol_field[col]->key, f->key) == 0 && c->nodecol_node[col] &&
-                                strcmp(c->nodecol_node[col]->key, ef->key) == 0) {
-                                append_value(b, res, row, 1 + col);
+                        for (int nd = 0; nd < c->nnodes && !found; nd++)
+                            if (strcmp(c->node_field[nd], f->key) == 0 && c->node_key[nd] &&
+                                strcmp(c->node_key[nd], ef->key) == 0) {
+                                gql_write_shape(b, &c->node_shape[nd], res, row);
                                 found = true;
                             }
                         if (!found)
@@ -849,10 +825,18 @@ static void write_root(gql_exec_t *ex, gql_root_t *r)
             json_null(b);
         } else if (r->kind == GR_Q_LIST) {
             write_connection(ex, r, res);
+        } else if (r->kind == GR_Q_ALL) {
+            buf_putc(b, '[');
+            for (int row = 0; row < PQntuples(res); row++) {
+                if (row)
+                    buf_putc(b, ',');
+                gql_write_shape(b, &r->shape, res, row);
+            }
+            buf_putc(b, ']');
         } else if (PQntuples(res) == 0) {
             json_null(b);
         } else {
-            append_value(b, res, 0, 0);
+            gql_write_shape(b, &r->shape, res, 0);
         }
         return;
     }
@@ -877,7 +861,7 @@ static void write_root(gql_exec_t *ex, gql_root_t *r)
             const gql_job_t *job = &ex->jobs[r->job];
             const PGresult *res = result_of(job->b, job->qi);
             if (res && PQntuples(res) == 1)
-                append_value(b, res, 0, 0);
+                gql_write_shape(b, &job->shape, res, 0);
             else
                 json_null(b);
         }

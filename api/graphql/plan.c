@@ -27,6 +27,7 @@ void gql_sql_init(gql_sql_t *q, const gql_run_t *run, const char *org_id, gql_er
     q->errs = errs;
     q->path = path;
     q->params[q->nparams++] = org_id;
+    q->ncols = 0;
 }
 
 void gql_sql_free(gql_sql_t *q)
@@ -255,48 +256,275 @@ static void write_object(gql_sql_t *q, const schema_res_t *res, const char *alia
         buf_append_lit(b, ")::json");
 }
 
-static void node_object(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *alias)
+/* ---- flat selections: plain columns, references joined in ---- */
+
+/* The flat select list and joins of one object being built. */
+typedef struct flat {
+    buf_t sel;   /* ", expr" per column */
+    buf_t joins; /* " LEFT JOIN ..." per reference */
+} flat_t;
+
+static int add_col(gql_sql_t *q, flat_t *fl, const char *expr)
+{
+    buf_append_lit(&fl->sel, ", ");
+    buf_append(&fl->sel, expr, strlen(expr));
+    return q->ncols++;
+}
+
+static gql_out_t *new_out(gql_sql_t *q, gql_shape_t *shape, size_t cap, const gql_cfield_t *f)
+{
+    if (!shape->outs)
+        shape->outs = arena_alloc(q->run->a, (cap ? cap : 1) * sizeof(gql_out_t));
+    gql_out_t *o = &shape->outs[shape->n++];
+    memset(o, 0, sizeof(*o));
+    o->key = f->key;
+    return o;
+}
+
+static uint8_t fmt_of(const gql_type_t *t)
+{
+    t = gql_named_type(t);
+    if (t->kind == GK_ENUM)
+        return FMT_ENUM;
+    switch (t->scalar) {
+    case GSC_ID:
+        return FMT_ID;
+    case GSC_DECIMAL:
+        return FMT_MONEY;
+    case GSC_DATETIME:
+        return FMT_TIMESTAMP;
+    case GSC_DATE:
+        return FMT_DATE;
+    case GSC_BOOLEAN:
+        return FMT_BOOL;
+    case GSC_STRING:
+        return FMT_STRING;
+    default:
+        return FMT_RAW;
+    }
+}
+
+/* Selects what fs asks of res's row at alias as plain columns (lists as JSON columns) into fl,
+ * and describes in shape how to write them. */
+static void flat_object(gql_sql_t *q, const schema_res_t *res, const char *alias, const gql_cset_t *fs,
+                        flat_t *fl, gql_shape_t *shape)
+{
+    q->resources |= 1u << (res - g_schema);
+    char expr[256];
+    for (size_t i = 0; i < fs->n; i++) {
+        const gql_cfield_t *f = &fs->f[i];
+        const gql_field_t *d = f->def;
+        gql_out_t *o = new_out(q, shape, fs->n, f);
+        if (!d || strcmp(d->name, "__typename") == 0) {
+            o->kind = OUT_TYPENAME;
+            o->type_name = gql_resource_type(res)->name;
+            continue;
+        }
+        switch (d->resolve) {
+        case GR_COLUMN: {
+            const schema_col_t *c = d->data;
+            o->fmt = fmt_of(d->type);
+            snprintf(expr, sizeof(expr), "%s.%s", alias, c->name);
+            o->col = add_col(q, fl, expr);
+            break;
+        }
+        case GR_STAT: {
+            const schema_stat_t *st = d->data;
+            buf_t e = BUF_INIT;
+            buf_putc(&e, '(');
+            aliased(&e, st->sql, alias);
+            buf_putc(&e, ')');
+            o->fmt = st->kind == COL_MONEY ? FMT_MONEY : FMT_RAW;
+            o->col = add_col(q, fl, buf_cstr(&e));
+            buf_free(&e);
+            break;
+        }
+        case GR_TO_ONE: {
+            const schema_col_t *c = d->data;
+            const schema_res_t *target = schema_by_table(c->ref);
+            const char *ta = new_alias(q);
+            buf_printf(&fl->joins, " LEFT JOIN %s %s ON %s.org_id = $1::bigint AND %s.id = %s.%s",
+                       target->table, ta, ta, ta, alias, c->name);
+            o->kind = OUT_OBJECT;
+            snprintf(expr, sizeof(expr), "%s.id", ta);
+            o->col = add_col(q, fl, expr);
+            gql_cset_t sub = {0};
+            gql_collect_sub(q->run, f, gql_resource_type(target), &sub);
+            flat_object(q, target, ta, &sub, fl, &o->sub);
+            break;
+        }
+        case GR_TO_MANY: {
+            /* a list: one JSON column built by the subquery (field_expr writes into q->text) */
+            buf_t saved = q->text;
+            q->text = (buf_t)BUF_INIT;
+            field_expr(q, res, alias, f);
+            buf_t e = q->text;
+            q->text = saved;
+            o->kind = OUT_JSON;
+            o->col = add_col(q, fl, e.len ? buf_cstr(&e) : "NULL");
+            buf_free(&e);
+            break;
+        }
+        default:
+            o->col = add_col(q, fl, "NULL");
+            break;
+        }
+    }
+}
+
+/* The flat columns of f's selection on res at alias. */
+static void flat_of(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *alias,
+                    flat_t *fl, gql_shape_t *shape)
 {
     gql_cset_t sub = {0};
     gql_collect_sub(q->run, f, gql_resource_type(res), &sub);
-    write_object(q, res, alias, &sub);
+    flat_object(q, res, alias, &sub, fl, shape);
 }
 
-void gql_plan_one(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *id)
+/* "SELECT a.id<flat> FROM table a<joins>": the start of a statement over res whose column 0 is
+ * the row's id. */
+static void select_flat(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *a,
+                        gql_shape_t *shape)
+{
+    flat_t fl = {BUF_INIT, BUF_INIT};
+    q->ncols = 1;
+    flat_of(q, res, f, a, &fl, shape);
+    buf_printf(&q->text, "SELECT %s.id", a);
+    buf_append(&q->text, fl.sel.data, fl.sel.len);
+    buf_printf(&q->text, " FROM %s %s", res->table, a);
+    buf_append(&q->text, fl.joins.data, fl.joins.len);
+    buf_free(&fl.sel);
+    buf_free(&fl.joins);
+}
+
+void gql_plan_one(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *id,
+                  gql_shape_t *shape)
 {
     const char *a = new_alias(q);
-    buf_append_lit(&q->text, "SELECT ");
-    node_object(q, res, f, a);
+    select_flat(q, res, f, a, shape);
     int p = param(q, id);
-    buf_printf(&q->text, " FROM %s %s WHERE %s.org_id = $1::bigint AND %s.id = $%d::bigint", res->table, a, a,
-               a, p);
+    buf_printf(&q->text, " WHERE %s.org_id = $1::bigint AND %s.id = $%d::bigint", a, a, p);
 }
 
-void gql_plan_by_ids(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *ids)
+void gql_plan_by_ids(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *ids,
+                     gql_shape_t *shape)
 {
     const char *a = new_alias(q);
-    buf_append_lit(&q->text, "SELECT ");
-    node_object(q, res, f, a);
+    select_flat(q, res, f, a, shape);
     int p = param(q, ids);
-    buf_printf(&q->text, ", %s.id FROM %s %s WHERE %s.org_id = $1::bigint AND %s.id = ANY($%d::bigint[])", a,
-               res->table, a, a, a, p);
+    buf_printf(&q->text, " WHERE %s.org_id = $1::bigint AND %s.id = ANY($%d::bigint[])", a, a, p);
 }
 
-void gql_plan_all(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f)
+void gql_plan_all(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, gql_shape_t *shape)
 {
     const char *a = new_alias(q);
     const schema_sort_t *s = NULL;
     for (size_t i = 0; i < res->nsorts; i++)
         if (strcmp(res->sorts[i].name, res->default_sort) == 0)
             s = &res->sorts[i];
-    buf_append_lit(&q->text, "SELECT coalesce(json_agg(x.j ORDER BY x.n), '[]'::json) FROM (SELECT ");
-    node_object(q, res, f, a);
-    buf_append_lit(&q->text, " AS j, row_number() OVER (ORDER BY ");
+    select_flat(q, res, f, a, shape);
+    buf_printf(&q->text, " WHERE %s.org_id = $1::bigint ORDER BY ", a);
     if (s) {
         aliased(&q->text, s->expr, a);
         buf_append_lit(&q->text, ", ");
     }
-    buf_printf(&q->text, "%s.id) AS n FROM %s %s WHERE %s.org_id = $1::bigint) x", a, res->table, a, a);
+    buf_printf(&q->text, "%s.id", a);
+}
+
+/* ---- writing a row by its shape ---- */
+
+void gql_append_json(buf_t *b, const char *s, size_t n)
+{
+    char *out = buf_reserve(b, n), *o = out;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            *o++ = c;
+            if (c == '\\' && i + 1 < n)
+                *o++ = s[++i];
+            else if (c == '"')
+                in_str = false;
+        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+            *o++ = c;
+            in_str = c == '"';
+        }
+    }
+    b->len += (size_t)(o - out);
+}
+
+static void write_value(buf_t *b, uint8_t fmt, const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col)) {
+        json_null(b);
+        return;
+    }
+    const char *v = PQgetvalue(r, row, col);
+    size_t n = (size_t)PQgetlength(r, row, col);
+    switch (fmt) {
+    case FMT_ID:
+    case FMT_DATE:
+    case FMT_STRING:
+        json_str(b, v, n);
+        return;
+    case FMT_ENUM: {
+        char up[64];
+        size_t k = 0;
+        for (; k < n && k < sizeof(up); k++)
+            up[k] = (v[k] >= 'a' && v[k] <= 'z') ? (char)(v[k] - 32) : v[k];
+        json_str(b, up, k);
+        return;
+    }
+    case FMT_MONEY:
+        api_json_money(b, v, n);
+        return;
+    case FMT_TIMESTAMP: {
+        char ts[API_TS_LEN];
+        if (api_ts_rfc3339(v, n, ts))
+            json_str(b, ts, API_TS_LEN);
+        else
+            json_null(b);
+        return;
+    }
+    case FMT_BOOL:
+        json_bool(b, v[0] == 't');
+        return;
+    default:
+        buf_append(b, v, n);
+        return;
+    }
+}
+
+void gql_write_shape(buf_t *b, const gql_shape_t *shape, const PGresult *r, int row)
+{
+    buf_putc(b, '{');
+    for (size_t i = 0; i < shape->n; i++) {
+        const gql_out_t *o = &shape->outs[i];
+        if (i)
+            buf_putc(b, ',');
+        json_key_str(b, o->key, strlen(o->key));
+        switch (o->kind) {
+        case OUT_TYPENAME:
+            json_str(b, o->type_name, strlen(o->type_name));
+            break;
+        case OUT_VALUE:
+            write_value(b, o->fmt, r, row, o->col);
+            break;
+        case OUT_JSON:
+            if (PQgetisnull(r, row, o->col))
+                json_null(b);
+            else
+                gql_append_json(b, PQgetvalue(r, row, o->col), (size_t)PQgetlength(r, row, o->col));
+            break;
+        default:
+            if (PQgetisnull(r, row, o->col))
+                json_null(b);
+            else
+                gql_write_shape(b, &o->sub, r, row);
+            break;
+        }
+    }
+    buf_putc(b, '}');
 }
 
 /* ---- connections ---- */
@@ -497,33 +725,33 @@ void gql_plan_connection(gql_sql_t *q, const schema_res_t *res, const gql_cfield
         return;
     }
 
-    /* what the selection needs: the total, and a node JSON column per edges/nodes group */
+    /* what the selection needs: the total, and the node's columns for each edges/nodes group */
     gql_cset_t conn = {0};
     gql_collect_sub(run, f, gql_named_type(f->def->type), &conn);
     bool total = false;
     buf_t *b = &q->text;
-    buf_t cols = BUF_INIT;
-    const gql_type_t *edge_t = NULL;
+    flat_t fl = {BUF_INIT, BUF_INIT};
+    q->ncols = key2.len ? 4 : 3; /* total, id, the sort key[s] */
+    c->key_col = 1;
     for (size_t i = 0; i < conn.n; i++) {
         const gql_cfield_t *cf = &conn.f[i];
         if (!cf->def)
             continue;
         if (cf->def->resolve == GR_TOTAL)
             total = true;
-        if (cf->def->resolve == GR_NODES && c->nnodecols < GQL_CONN_NODECOLS) {
-            c->nodecol_field[c->nnodecols] = cf;
-            c->nodecol_node[c->nnodecols++] = NULL;
+        if (cf->def->resolve == GR_NODES && c->nnodes < GQL_CONN_NODECOLS) {
+            c->node_field[c->nnodes] = cf->key;
+            c->node_key[c->nnodes] = NULL;
+            flat_of(q, res, cf, a, &fl, &c->node_shape[c->nnodes++]);
         }
         if (cf->def->resolve == GR_EDGES) {
-            edge_t = gql_named_type(cf->def->type);
             gql_cset_t edge = {0};
-            gql_collect_sub(run, cf, edge_t, &edge);
+            gql_collect_sub(run, cf, gql_named_type(cf->def->type), &edge);
             for (size_t k = 0; k < edge.n; k++)
-                if (edge.f[k].def && edge.f[k].def->resolve == GR_NODE && c->nnodecols < GQL_CONN_NODECOLS) {
-                    gql_cfield_t *node = arena_alloc(run->a, sizeof(*node));
-                    *node = edge.f[k];
-                    c->nodecol_field[c->nnodecols] = cf;
-                    c->nodecol_node[c->nnodecols++] = node;
+                if (edge.f[k].def && edge.f[k].def->resolve == GR_NODE && c->nnodes < GQL_CONN_NODECOLS) {
+                    c->node_field[c->nnodes] = cf->key;
+                    c->node_key[c->nnodes] = edge.f[k].key;
+                    flat_of(q, res, &edge.f[k], a, &fl, &c->node_shape[c->nnodes++]);
                 }
         }
     }
@@ -547,17 +775,13 @@ void gql_plan_connection(gql_sql_t *q, const schema_res_t *res, const gql_cfield
     } else {
         buf_append_lit(b, "NULL::bigint");
     }
-    buf_append_lit(b, ", p.* FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT ");
-    for (int i = 0; i < c->nnodecols; i++) {
-        const gql_cfield_t *nf = c->nodecol_node[i] ? c->nodecol_node[i] : c->nodecol_field[i];
-        node_object(q, res, nf, a);
-        buf_printf(b, " AS j%d, ", i);
-    }
-    c->key_col = 1 + c->nnodecols;
-    buf_printf(b, "%s.id, %s AS k1", a, buf_cstr(&key));
+    buf_printf(b, ", p.* FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT %s.id, %s AS k1", a, buf_cstr(&key));
     if (key2.len)
         buf_printf(b, ", %s AS k2", buf_cstr(&key2));
-    buf_printf(b, " FROM %s %s WHERE %s.org_id = $1::bigint", res->table, a, a);
+    buf_append(b, fl.sel.data, fl.sel.len);
+    buf_printf(b, " FROM %s %s", res->table, a);
+    buf_append(b, fl.joins.data, fl.joins.len);
+    buf_printf(b, " WHERE %s.org_id = $1::bigint", a);
     buf_append(b, where.data, where.len);
     const char *dir = desc != c->backward ? "DESC" : "ASC";
     buf_printf(b, " ORDER BY %s %s", buf_cstr(&key), dir);
@@ -567,7 +791,8 @@ void gql_plan_connection(gql_sql_t *q, const schema_res_t *res, const gql_cfield
     snprintf(lt, sizeof(lt), "%d", c->limit + 1);
     buf_printf(b, ", %s.id %s LIMIT $%d::integer) p ON true", a, dir,
                param(q, arena_strndup(run->a, lt, strlen(lt))));
-    buf_free(&cols);
+    buf_free(&fl.sel);
+    buf_free(&fl.joins);
     buf_free(&where);
     buf_free(&rank);
     buf_free(&key);

@@ -16,6 +16,27 @@
 
 #define GQL_PLAN_PARAMS 96 /* parameters of one statement */
 
+/* How a row's columns become one JSON object: the flat part of a selection (columns, statistics,
+ * references joined in) is selected as plain columns and written by crmd, as REST rows are;
+ * lists nested in it come as one JSON column each. */
+enum gql_out_kind { OUT_VALUE = 0, OUT_OBJECT, OUT_JSON, OUT_TYPENAME };
+enum gql_out_fmt { FMT_RAW = 0, FMT_ID, FMT_STRING, FMT_ENUM, FMT_MONEY, FMT_TIMESTAMP, FMT_DATE, FMT_BOOL };
+
+typedef struct gql_out gql_out_t;
+typedef struct gql_shape {
+    gql_out_t *outs;
+    size_t n;
+} gql_shape_t;
+
+struct gql_out {
+    const char *key;
+    uint8_t kind; /* enum gql_out_kind */
+    uint8_t fmt;  /* OUT_VALUE: enum gql_out_fmt */
+    int col;      /* OUT_VALUE, OUT_JSON: its column; OUT_OBJECT: a column NULL when there is no row */
+    const char *type_name; /* OUT_TYPENAME */
+    gql_shape_t sub;       /* OUT_OBJECT */
+};
+
 /* One statement being built. */
 typedef struct gql_sql {
     const gql_run_t *run;
@@ -23,6 +44,7 @@ typedef struct gql_sql {
     const char *params[GQL_PLAN_PARAMS];
     int nparams;
     int aliases;        /* table aliases used so far (t0, t1, ...) */
+    int ncols;          /* columns of the select list being built so far */
     gql_errors_t *errs; /* argument errors go here, at path */
     const gql_path_t *path;
     bool failed;        /* an argument was refused: do not run the statement */
@@ -37,12 +59,20 @@ void gql_sql_free(gql_sql_t *q);
 /* The value of an ID argument as a positive int64 text, or NULL (not an id). */
 const char *gql_id_text(const gql_run_t *run, const gql_value_t *v);
 
-/* company(id): one row's object, or no row. */
-void gql_plan_one(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *id);
-/* Rows of res with ids in the array literal ids ("{1,2}"): (object, id) per row. */
-void gql_plan_by_ids(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *ids);
-/* stages: one row, the JSON array of every row in the default order. */
-void gql_plan_all(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f);
+/* company(id): one row written by shape, or no row. */
+void gql_plan_one(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *id,
+                  gql_shape_t *shape);
+/* Rows of res with ids in the array literal ids ("{1,2}"): the id (column 0), then the shape. */
+void gql_plan_by_ids(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, const char *ids,
+                     gql_shape_t *shape);
+/* stages: every row in the default order, written by shape. */
+void gql_plan_all(gql_sql_t *q, const schema_res_t *res, const gql_cfield_t *f, gql_shape_t *shape);
+
+/* Writes row of r as shape says. */
+void gql_write_shape(buf_t *b, const gql_shape_t *shape, const PGresult *r, int row);
+
+/* Appends PostgreSQL's JSON text without the blanks it puts between tokens. */
+void gql_append_json(buf_t *b, const char *s, size_t n);
 
 /* A connection page, as planned. Rows: (total, then per node column its JSON, then id and the
  * sort key[s]); a page with no row still has one row whose id is NULL. */
@@ -54,10 +84,11 @@ typedef struct gql_conn {
     bool backward;   /* last/before: queried in reverse, written reversed */
     bool has_cursor; /* after or before was given */
     uint64_t binding;
-    /* which response keys are written from which JSON column */
-    const gql_cfield_t *nodecol_field[GQL_CONN_NODECOLS]; /* the edges/nodes group whose node it is */
-    const gql_cfield_t *nodecol_node[GQL_CONN_NODECOLS];  /* the node group under edges (NULL for nodes) */
-    int nnodecols;
+    /* how each edges/nodes group's node is written from the row */
+    const char *node_field[GQL_CONN_NODECOLS]; /* response key of the edges or nodes group */
+    const char *node_key[GQL_CONN_NODECOLS];   /* response key of the node under edges (NULL for nodes) */
+    gql_shape_t node_shape[GQL_CONN_NODECOLS];
+    int nnodes;
     int key_col; /* column of the id; the sort key follows */
 } gql_conn_t;
 

@@ -181,6 +181,21 @@ BENCHMARKS = [
               "every request: cache bypass, the dashboard's queries on PostgreSQL, refill.",
     ),
     Bench(
+        name="graphql",
+        title="GraphQL vs its REST twin: uncached (PostgreSQL every request) and cached",
+        path="/graphql",
+        nginx_body="",
+        kind="stack",
+        servers=("crmd",),
+        needs_stack=True,
+        duration=10,
+        quick_duration=5,
+        notes="`deals(first: 50)` with company, contact and stage against `GET /api/deals?limit=50&"
+              "includeRelationships=true`, both with the response cache off (CACHE_MB=0: PostgreSQL on every "
+              "request); the nested dashboard query (20 companies, 5 deals each with their stage) uncached; and "
+              "the GraphQL and REST requests answered from L1. SQL statements per request from Server-Timing.",
+    ),
+    Bench(
         name="activities",
         title="POST /api/activities vs a pgbench INSERT script",
         path="/api/activities",

@@ -750,6 +750,63 @@ def builder_dashboard(bench, args, db, tmp_root, res):
     return [cached, refresh]
 
 
+GQL_DEALS = ("{ deals(first: 50) { edges { node { id name value probability status expectedCloseDate createdAt "
+             "company { id name } contact { id firstName lastName } stage { id name color } } } "
+             "pageInfo { hasNextPage endCursor } } }")
+GQL_NESTED = ("{ companies(first: 20, includeStats: true) { edges { node { id name contactCount dealCount dealsValue "
+              "deals(limit: 5) { id name value status stage { name color } } } } } }")
+REST_DEALS = "/api/deals?limit=50&includeRelationships=true"
+
+
+def builder_graphql(bench, args, db, tmp_root, res):
+    """REST and GraphQL twins, uncached (CACHE_MB=0) and cached; statements per request checked."""
+    bodies = {}
+    for name, q in (("deals", GQL_DEALS), ("nested", GQL_NESTED)):
+        path = os.path.join(tmp_root, f"graphql-{name}.json")
+        with open(path, "w") as f:
+            json.dump({"query": q}, f)
+        bodies[name] = path
+    g = stack_bench(bench, db.key)
+    rest = stack_bench(bench, db.key, path=REST_DEALS)
+    reqs = [("POST", "/graphql", g.headers + ["Content-Type: application/json"], json.dumps({"query": q}))
+            for q in (GQL_DEALS, GQL_NESTED, GQL_DEALS)] + [("GET", REST_DEALS, rest.headers)] * 2
+    out = probe(db, args, tmp_root, g, reqs)
+    if missing(out[0][0]):
+        raise EndpointMissing(f"POST /graphql answered {out[0][0]}")
+    stmts = []
+    for (status, hdrs, body, _), what in zip(out[:2], ("deals", "nested")):
+        doc = json.loads(body) if status == 200 else {}
+        if status != 200 or doc.get("errors") or not doc.get("data"):
+            raise Skip(f"POST /graphql ({what}) answered {status}: {body[:300]!r}")
+        m = re.search(r'db;desc="(\d+) statements"', hget(hdrs, "Server-Timing") or "")
+        stmts.append(int(m.group(1)) if m else None)
+    if (hget(out[2][1], "X-Cache") or "").upper() != "HIT":
+        raise Skip(f"POST /graphql twice: X-Cache {hget(out[2][1], 'X-Cache')} (expected HIT)")
+    res["notes"].append(f"SQL statements per request: deals query {stmts[0]}, nested dashboard query {stmts[1]} "
+                        f"(Server-Timing); response bytes: GraphQL deals {out[0][3]:,}, REST deals {out[3][3]:,}, "
+                        f"nested {out[1][3]:,}")
+    uncached = {"CACHE_MB": "0"}
+    gu = dataclasses.replace(g, crmd_env=dict(g.crmd_env, **uncached))
+    ru = dataclasses.replace(rest, crmd_env=dict(rest.crmd_env, **uncached))
+    variants = [
+        Variant(name="rest", server="crmd", bench=ru, measures=("plain", "pipeline"), expect="pg",
+                info={"response_bytes": out[3][3]}),
+        Variant(name="graphql", server="crmd", bench=gu, script="graphql.lua", script_args=(bodies["deals"],),
+                pipeline_script="graphql.lua", pipeline_args=(bodies["deals"], "{depth}"), measures=("plain", "pipeline"),
+                expect="pg", info={"response_bytes": out[0][3]}),
+        Variant(name="graphql-nested", server="crmd", bench=gu, script="graphql.lua",
+                script_args=(bodies["nested"],), measures=("plain",), expect="pg",
+                info={"response_bytes": out[1][3]}),
+        Variant(name="rest-cached", server="crmd", bench=rest, measures=("plain", "pipeline"), expect="hits",
+                info={"response_bytes": out[4][3]},
+                check=lambda srv: warm_and_check_hits(srv, [REST_DEALS], rest.headers, sample=1)),
+        Variant(name="graphql-cached", server="crmd", bench=g, script="graphql.lua", script_args=(bodies["deals"],),
+                pipeline_script="graphql.lua", pipeline_args=(bodies["deals"], "{depth}"), measures=("plain", "pipeline"),
+                expect="hits", info={"response_bytes": out[2][3]}),
+    ]
+    return variants
+
+
 ACTIVITY_TYPES = ("call", "email", "meeting", "note", "demo")
 
 
@@ -874,4 +931,4 @@ def path_of(kind):
 
 
 STACK_BUILDERS = {"cache": builder_cache, "gzip": builder_gzip, "limiter": builder_limiter,
-                  "dashboard": builder_dashboard, "activities": builder_activities, "mixed": builder_mixed}
+                  "dashboard": builder_dashboard, "graphql": builder_graphql, "activities": builder_activities, "mixed": builder_mixed}
