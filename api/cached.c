@@ -451,6 +451,35 @@ void api_cached_get(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_spe
     serve(f, ctx, auth, fn);
 }
 
+/* "o<org>|<key>" in the arena. */
+static const char *org_key(arena_t *a, const api_auth_t *auth, const char *key, size_t key_len,
+                           size_t *out_len)
+{
+    const char *o = tag(a, "o", auth->org_id, "|");
+    size_t on = strlen(o);
+    char *k = arena_alloc(a, on + key_len + 1);
+    memcpy(k, o, on);
+    memcpy(k + on, key, key_len);
+    k[on + key_len] = '\0';
+    *out_len = on + key_len;
+    return k;
+}
+
+bool api_cached_l1_answer(http_ctx_t *ctx, const api_auth_t *auth, const char *key, size_t key_len, int tier)
+{
+    if (!tcache_l1() || key_len > TCACHE_KEY_MAX - 32)
+        return false;
+    tcache_req_t r = {.tier = (enum cache_tier)tier};
+    r.key = org_key(&ctx->arena, auth, key, key_len, &r.key_len);
+    cache_entry_t *e = tcache_l1_get(&r);
+    if (!e)
+        return false;
+    tl_counters->l1_hits++;
+    respond_entry(ctx, e, "HIT", "l1-hit");
+    cache_release(e);
+    return true;
+}
+
 void api_cached_custom(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_custom_t *c,
                        api_handler_fn fn)
 {
@@ -466,14 +495,7 @@ void api_cached_custom(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_
     for (int i = 0; i < c->ntags && f->r.ntags < CACHE_TAGS_MAX - 1; i++)
         f->r.tags[f->r.ntags++] = c->tags[i];
     f->r.tags[f->r.ntags++] = api_cache_org_tag(a, auth->org_id);
-    const char *o = tag(a, "o", auth->org_id, "|");
-    size_t on = strlen(o);
-    char *k = arena_alloc(a, on + c->key_len + 1);
-    memcpy(k, o, on);
-    memcpy(k + on, c->key, c->key_len);
-    k[on + c->key_len] = '\0';
-    f->r.key = k;
-    f->r.key_len = on + c->key_len;
+    f->r.key = org_key(a, auth, c->key, c->key_len, &f->r.key_len);
     if (!tcache_seal_tags(&f->r)) {
         fn(ctx, auth);
         return;

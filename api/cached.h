@@ -44,6 +44,11 @@ typedef struct api_cache_custom {
 void api_cached_custom(http_ctx_t *ctx, const api_auth_t *auth, const api_cache_custom_t *c,
                        api_handler_fn fn);
 
+/* Answers ctx from an L1 entry under key (as api_cached_custom builds it) when there is one;
+ * false, having done nothing, otherwise. For a handler that can name its key before the work
+ * that finds the entry's tags (GraphQL: before parsing and validating the document). */
+bool api_cached_l1_answer(http_ctx_t *ctx, const api_auth_t *auth, const char *key, size_t key_len, int tier);
+
 /* "org:<id>:<plural>", the tag of every row of a resource in the organization (in arena a). */
 const char *api_cache_res_tag(arena_t *a, int64_t org_id, const char *plural);
 

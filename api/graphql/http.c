@@ -133,6 +133,8 @@ typedef struct gql_req {
     gql_vars_t vars;
     const char *op_label;
     uint64_t start_ns;
+    const char *cache_key;
+    size_t cache_key_len;
 } gql_req_t;
 
 static const char *content_type(const gql_req_t *q)
@@ -445,6 +447,48 @@ static bool params_from_query(gql_req_t *q, const json_value_t **ext)
     return true;
 }
 
+/* ---------------------------------------------------------------- the cache key */
+
+/* Everything that shapes an answer: media type, operation name, variables and the document,
+ * as text ("=" and length-prefixed parts) while short enough to be a key, else their SHA-256
+ * ("#"). Computed before the document is parsed, so that a repeated query is answered from L1
+ * without parsing or validating it again: an entry exists only for a document that passed
+ * both (and its limits) when it was filled. */
+static void cache_key(gql_req_t *q)
+{
+    arena_t *a = &q->ctx->arena;
+    buf_t vb = BUF_INIT, k = BUF_INIT;
+    if (q->variables)
+        json_value_write(&vb, q->variables);
+    size_t on = q->operation_name ? strlen(q->operation_name) : 0;
+    buf_printf(&k, "/graphql|%c|", q->json ? 'j' : 'g');
+    if (on + vb.len + q->query_len + 64 <= 900) {
+        buf_printf(&k, "=%zu:", on);
+        buf_append(&k, q->operation_name, on);
+        buf_printf(&k, "%zu:", vb.len);
+        buf_append(&k, vb.data, vb.len);
+        buf_append(&k, q->query, q->query_len);
+    } else {
+        sec_sha256_ctx_t h;
+        uint8_t digest[SEC_SHA256_BYTES];
+        char n[48];
+        sec_sha256_init(&h);
+        int nn = snprintf(n, sizeof(n), "%zu:%zu:", on, vb.len);
+        sec_sha256_update(&h, n, (size_t)nn);
+        sec_sha256_update(&h, q->operation_name ? q->operation_name : "", on);
+        sec_sha256_update(&h, vb.data ? vb.data : "", vb.len);
+        sec_sha256_update(&h, q->query, q->query_len);
+        sec_sha256_final(&h, digest);
+        char hx[65];
+        hex(hx, digest, sizeof(digest));
+        buf_printf(&k, "#%s", hx);
+    }
+    q->cache_key = arena_strndup(a, k.data, k.len);
+    q->cache_key_len = k.len;
+    buf_free(&vb);
+    buf_free(&k);
+}
+
 /* ---------------------------------------------------------------- running */
 
 static void write_result(gql_exec_t *ex);
@@ -537,6 +581,11 @@ static void handle(http_ctx_t *ctx, const api_auth_t *auth)
         return;
     if (!q->query) {
         respond_bad_request(q, "The request has no \"query\".");
+        return;
+    }
+    cache_key(q);
+    if (api_cached_l1_answer(ctx, auth, q->cache_key, q->cache_key_len, CACHE_TIER_FREQUENT)) {
+        op_slot(q->operation_name ? q->operation_name : "(anonymous)")->requests++;
         return;
     }
     if (q->query_len > MAX_DOCUMENT) {
@@ -640,27 +689,7 @@ static void handle(http_ctx_t *ctx, const api_auth_t *auth)
         return;
     }
     /* a query is cached under the tags of what it reads, keyed by everything that shapes it */
-    api_cache_custom_t cc = {.tier = CACHE_TIER_FREQUENT};
-    sec_sha256_ctx_t h;
-    uint8_t digest[SEC_SHA256_BYTES];
-    sec_sha256_init(&h);
-    sec_sha256_update(&h, q->query, q->query_len);
-    sec_sha256_update(&h, "\0", 1);
-    if (q->operation_name)
-        sec_sha256_update(&h, q->operation_name, strlen(q->operation_name));
-    sec_sha256_update(&h, "\0", 1);
-    if (q->variables) {
-        buf_t vb = BUF_INIT;
-        json_value_write(&vb, q->variables);
-        sec_sha256_update(&h, vb.data, vb.len);
-        buf_free(&vb);
-    }
-    sec_sha256_final(&h, digest);
-    char hx[65];
-    hex(hx, digest, sizeof(digest));
-    char *key = arena_alloc(a, 96);
-    cc.key_len = (size_t)snprintf(key, 96, "/graphql|%c|%s", q->json ? 'j' : 'g', hx);
-    cc.key = key;
+    api_cache_custom_t cc = {.tier = CACHE_TIER_FREQUENT, .key = q->cache_key, .key_len = q->cache_key_len};
     /* resources no API write changes (stages, users) carry only the organization's tag */
     for (int i = 0; i < SR_COUNT && cc.ntags < API_CACHE_TAGS_MAX - 2; i++)
         if ((cost.resources & (1u << i)) && g_schema[i].writable)
