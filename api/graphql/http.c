@@ -20,6 +20,7 @@ mutations over GET are 405; persisted queries by SHA-256 hash (APQ). A
 #include "api/graphql/cost.h"
 #include "api/graphql/exec.h"
 #include "api/graphql/schema.h"
+#include "api/limit/limit.h"
 #include "api/route.h"
 #include "cache/lru.h"
 #include "cache/tiered.h"
@@ -135,6 +136,7 @@ typedef struct gql_req {
     uint64_t start_ns;
     const char *cache_key;
     size_t cache_key_len;
+    uint64_t cost;
 } gql_req_t;
 
 static const char *content_type(const gql_req_t *q)
@@ -493,12 +495,22 @@ static void cache_key(gql_req_t *q)
 
 static void write_result(gql_exec_t *ex);
 
-/* The fill (or the uncached run) of a query: executes and answers. */
+/* A query's cost beyond the first COST_PER_TOKEN is charged to the key's rate budget: one
+ * request more per COST_PER_TOKEN (answers from the cache cost nothing more). */
+#define COST_PER_TOKEN 1000
+
+static void charged(http_ctx_t *ctx, void *arg)
+{
+    (void)ctx;
+    gql_req_t *q = arg;
+    gql_execute(&q->ex);
+}
+
+/* The fill (or the uncached run) of a query: charges its cost, executes and answers. */
 static void run(http_ctx_t *ctx, const api_auth_t *auth)
 {
     gql_req_t *q = ctx->handler_data;
-    (void)auth;
-    gql_execute(&q->ex);
+    rl_charge_key(ctx, auth->prefix, auth->tier, (uint32_t)MIN(q->cost / COST_PER_TOKEN, 1000), charged, q);
 }
 
 /* An executed operation (a cache hit is counted in requests only). */
@@ -684,8 +696,9 @@ static void handle(http_ctx_t *ctx, const api_auth_t *auth)
     if (ctx->req.idempotency_key.len)
         ex->idempotency_key = arena_strndup(a, ctx->req.idempotency_key.p, ctx->req.idempotency_key.len);
     ctx->handler_data = q;
+    q->cost = cost.cost;
     if (q->op->kind == GD_MUTATION || cost.introspection) {
-        gql_execute(ex);
+        run(ctx, auth);
         return;
     }
     /* a query is cached under the tags of what it reads, keyed by everything that shapes it */

@@ -650,6 +650,47 @@ void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_c
     step(ck);
 }
 
+/* An extra charge in flight: tokens still to take from the key's tier bucket, one check each. */
+typedef struct charge {
+    const char *prefix;
+    int tier;
+    uint32_t left;
+    rl_next_fn next;
+    void *arg;
+} charge_t;
+
+static void charge_step(http_ctx_t *ctx, void *arg)
+{
+    charge_t *c = arg;
+    if (c->left == 0) {
+        c->next(ctx, c->arg);
+        return;
+    }
+    c->left--;
+    check_t *ck = arena_alloc(&ctx->arena, sizeof(*ck));
+    memset(ck, 0, sizeof(*ck));
+    ck->ctx = ctx;
+    ck->next = charge_step;
+    ck->arg = c;
+    ck->quiet = true; /* the request's own check already set the headers */
+    set_bucket(&ck->b[ck->n++], RL_TIER, api_tier_name(c->tier), &rc.tiers[c->tier], c->prefix);
+    step(ck);
+}
+
+void rl_charge_key(http_ctx_t *ctx, const char *key_prefix, int tier, uint32_t tokens, rl_next_fn next,
+                   void *arg)
+{
+    ensure_config();
+    uint8_t ip[16];
+    if (!tokens || tier < 0 || tier >= TIER_UNLIMITED || whitelisted(ctx, ip)) {
+        next(ctx, arg);
+        return;
+    }
+    charge_t *c = arena_alloc(&ctx->arena, sizeof(*c));
+    *c = (charge_t){arena_strndup(&ctx->arena, key_prefix, strlen(key_prefix)), tier, tokens, next, arg};
+    charge_step(ctx, c);
+}
+
 static void check_ip(http_ctx_t *ctx, int cls, bool quiet, rl_next_fn next, void *arg);
 
 void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg)

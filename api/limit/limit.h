@@ -50,6 +50,11 @@ typedef void (*rl_next_fn)(http_ctx_t *ctx, void *arg);
 void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_class, rl_next_fn next,
                   void *arg);
 
+/* Takes tokens more from the key's tier bucket (a request that costs more than one: an
+ * expensive GraphQL query), then calls next; answers 429 instead when the bucket runs out. */
+void rl_charge_key(http_ctx_t *ctx, const char *key_prefix, int tier, uint32_t tokens, rl_next_fn next,
+                   void *arg);
+
 /* An unauthenticated /api request (cls RL_IP) or a health probe (RL_HEALTH), by client IP. */
 void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg);
 

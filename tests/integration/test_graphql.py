@@ -2309,3 +2309,36 @@ def test_server_still_healthy():
                                                            int(e.get("status") or 0) >= 500):
             errors.append(e)
     assert not errors, errors[:5]
+
+
+def test_cost_is_charged_to_the_rate_budget():
+    """An executed query costs one request of the key's tier budget per 1000 of its cost (the
+    first 1000 included in the request itself); cheap queries cost one; the refusal is 429."""
+    limited = [k for k in keys if k["tier"] not in ("unlimited",) and k["role"] == "admin"]
+    if not limited:
+        raise Skip("no key of a limited tier in the demo data")
+    k = limited[0]
+    tier = k["tier"].upper()
+    # a fresh Redis database: the buckets of this key start full
+    s = Server(env=env(REDIS_URL=REDIS.rsplit("/", 1)[0] + "/7", **{"RATE_LIMIT_" + tier: "60/60/12"}),
+               limits=True)
+    try:
+        wait_ready(s)
+        cheap = "{ __typename } # charge %s" % nonce()
+        expensive = "{ companies(first: 100) { nodes { id deals(limit: 45) { id } } } } # charge %s"
+        r = post(expensive % nonce(), key=k["key"], server=s)
+        assert r.status == 200, (r.status, r.body[:300])
+        cost = int(r.header("x-graphql-cost"))
+        assert 4000 <= cost < 5000, cost
+        # a burst of 12 tokens refilled at one a second: 5 went to that query, a second one takes
+        # 5 more, a third finds 2 and is refused
+        r = post(expensive % nonce(), key=k["key"], server=s)
+        assert r.status == 200, (r.status, r.body[:300])
+        r = post(expensive % nonce(), key=k["key"], server=s)
+        assert r.status == 429 and r.header("retry-after"), (r.status, r.headers)
+        r = post(cheap, key=k["key"], server=s)
+        assert r.status == 429, "the budget is spent: even a cheap query waits"
+    finally:
+        s.stop()
+        redis_db = REDIS.rsplit("/", 1)[0] + "/7"
+        subprocess.run(["redis-cli", "-u", redis_db, "FLUSHDB"], capture_output=True)
