@@ -1,4 +1,6 @@
+// clang-format off
 // fuzz-sources: api/graphql/parse.c api/graphql/lex.c api/graphql/types.c api/graphql/validate.c api/graphql/coerce.c api/graphql/schema.c api/graphql/collect.c api/graphql/cost.c api/schema.c core/buf.c core/common.c core/utf8.c core/json.c core/json_read.c core/timestamp.c
+// clang-format on
 /*
  * libFuzzer harness for what a GraphQL document meets before it runs, against the CRM schema
  * generated from the resource table: parse (api/graphql/parse.c), validate
