@@ -14,6 +14,7 @@
 #include "core/log.h"
 
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define CURSOR_VERSION 1
@@ -253,4 +254,31 @@ bool cursor_open(const cursor_key_t *key, const char *token, size_t n, uint64_t 
     bool ok = decode_plain(plain, (size_t)len - SEC_SEAL_EXTRA, c, scratch) && c->binding == binding;
     sec_wipe(plain, sizeof(plain));
     return ok;
+}
+
+bool cursor_seal_row(const PGresult *r, int row, int id_col, int key_col, uint8_t kind, bool two, uint8_t dir,
+                     uint64_t binding, char *out, size_t cap)
+{
+    cursor_t c = {.dir = dir, .binding = binding};
+    c.id = strtoll(PQgetvalue(r, row, id_col), NULL, 10);
+    const char *v = PQgetvalue(r, row, key_col);
+    if (PQgetisnull(r, row, key_col)) {
+        c.kind = CURSOR_NULL;
+    } else if (kind == CURSOR_FLOAT) {
+        c.kind = CURSOR_FLOAT;
+        c.f = strtof(v, NULL);
+    } else {
+        c.kind = kind;
+        if (kind == CURSOR_INT) {
+            c.i = strtoll(v, NULL, 10);
+        } else {
+            c.s = v;
+            c.n = (size_t)PQgetlength(r, row, key_col);
+            if (two) {
+                c.s2 = PQgetvalue(r, row, key_col + 1);
+                c.n2 = (size_t)PQgetlength(r, row, key_col + 1);
+            }
+        }
+    }
+    return cursor_seal(cursor_process_key(), &c, out, cap) > 0;
 }

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #define CURSOR_KEY_BYTES 32
 /* Longest text sort value a cursor carries (bytes per part). */
 #define CURSOR_TEXT_MAX 1024
@@ -84,5 +86,11 @@ size_t cursor_seal(const cursor_key_t *key, const cursor_t *c, char *out, size_t
  */
 bool cursor_open(const cursor_key_t *key, const char *token, size_t n, uint64_t binding, cursor_t *c,
                  char *scratch, size_t scratch_cap);
+
+/* Seals (with the process key) the cursor at row of a listing's result r: the row id at id_col,
+ * the sort value at key_col and, when two, its second key after it (NULL: CURSOR_NULL); kind is
+ * the sort's enum cursor_kind, CURSOR_FLOAT for relevance. False when it does not fit out. */
+bool cursor_seal_row(const PGresult *r, int row, int id_col, int key_col, uint8_t kind, bool two, uint8_t dir,
+                     uint64_t binding, char *out, size_t cap);
 
 #endif

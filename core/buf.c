@@ -302,3 +302,20 @@ void arena_destroy(arena_t *a)
         free(a->first);
     memset(a, 0, sizeof(*a));
 }
+
+char *arena_vprintf(arena_t *a, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int len = vsnprintf(small, sizeof(small), fmt, ap);
+    if (len < 0)
+        len = 0;
+    char *out = arena_alloc(a, (size_t)len + 1);
+    if ((size_t)len < sizeof(small))
+        memcpy(out, small, (size_t)len + 1);
+    else
+        vsnprintf(out, (size_t)len + 1, fmt, ap2);
+    va_end(ap2);
+    return out;
+}

@@ -159,6 +159,9 @@ static inline void *arena_alloc(arena_t *a, size_t n)
 /* A NUL-terminated copy of s[0..n) in the arena. */
 char *arena_strndup(arena_t *a, const char *s, size_t n);
 
+/* A printf-formatted string in the arena (any length). */
+char *arena_vprintf(arena_t *a, const char *fmt, va_list ap);
+
 /* A copy of n bytes in the arena. */
 void *arena_memdup(arena_t *a, const void *p, size_t n);
 

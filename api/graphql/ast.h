@@ -164,4 +164,10 @@ typedef struct gql_error {
  */
 gql_doc_t *gql_parse(arena_t *a, const char *src, size_t n, const gql_parse_limits_t *lim, gql_error_t *err);
 
+/* Writes r as GraphQL prints it ("[ID!]!") into b. */
+void gql_typeref_print(buf_t *b, const gql_typeref_t *r);
+
+/* The fragment of doc called name, or NULL. */
+const gql_def_t *gql_doc_fragment(const gql_doc_t *doc, const char *name);
+
 #endif

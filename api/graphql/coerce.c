@@ -259,24 +259,10 @@ static const char *json_text(cctx_t *c, const json_value_t *v)
     return s;
 }
 
-static void print_typeref(buf_t *b, const gql_typeref_t *r)
-{
-    if (r->kind == GTR_NAMED) {
-        buf_append(b, r->name, strlen(r->name));
-    } else if (r->kind == GTR_LIST) {
-        buf_putc(b, '[');
-        print_typeref(b, r->of);
-        buf_putc(b, ']');
-    } else {
-        print_typeref(b, r->of);
-        buf_putc(b, '!');
-    }
-}
-
 static const char *typeref_text(arena_t *a, const gql_typeref_t *r)
 {
     buf_t b = BUF_INIT;
-    print_typeref(&b, r);
+    gql_typeref_print(&b, r);
     const char *s = arena_strndup(a, b.data ? b.data : "", b.len);
     buf_free(&b);
     return s;
@@ -298,39 +284,6 @@ static bool integer_text(const char *s, size_t n)
         if (s[i] < '0' || s[i] > '9')
             return false;
     return true;
-}
-
-/* A JSON number's text: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)? (for Decimal given as a string). */
-static bool numeric_text(const char *s, size_t n)
-{
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i >= n || s[i] < '0' || s[i] > '9')
-        return false;
-    if (s[i] == '0')
-        i++;
-    else
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    if (i < n && s[i] == '.') {
-        size_t start = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == start)
-            return false;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t start = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == start)
-            return false;
-    }
-    return i == n;
 }
 
 static gql_value_t *text_value(cctx_t *c, uint8_t kind, const char *s, size_t n)
@@ -411,7 +364,7 @@ static gql_value_t *coerce_scalar(cctx_t *c, const json_value_t *j, const gql_ty
     case GSC_DECIMAL:
         if (k == JSON_NUMBER && json_get_double(j, &d))
             return number_value(c, j);
-        if (k == JSON_STRING && numeric_text(s, n))
+        if (k == JSON_STRING && gql_numeric_text(s, n))
             return text_value(c, GV_STRING, s, n);
         fail(c, j, "Expected type \"%s\". Decimal must be a number or a numeric string such as \"12.50\".",
              t->name);

@@ -14,14 +14,6 @@ static bool applies(const gql_run_t *run, const char *cond, const gql_type_t *ty
     return t && gql_is_possible(t, type);
 }
 
-static const gql_def_t *fragment(const gql_doc_t *doc, const char *name)
-{
-    for (size_t i = 0; i < doc->ndefs; i++)
-        if (doc->defs[i].kind == GD_FRAGMENT && strcmp(doc->defs[i].name, name) == 0)
-            return &doc->defs[i];
-    return NULL;
-}
-
 /* The fragments already expanded in one collection (the spec's visitedFragments): a fragment
  * spread twice is expanded once, so repeated spreads cannot multiply the work. */
 typedef struct visited {
@@ -95,7 +87,7 @@ static void collect(const gql_run_t *run, const gql_type_t *type, const gql_sels
         } else {
             if (!visit(run, visited, s->name))
                 continue;
-            const gql_def_t *fr = fragment(run->doc, s->name);
+            const gql_def_t *fr = gql_doc_fragment(run->doc, s->name);
             if (fr && applies(run, fr->type_cond, type))
                 collect(run, type, &fr->sel, out, visited);
         }

@@ -36,14 +36,6 @@ static uint64_t sat_mul(uint64_t a, uint64_t b)
 
 static void measure(walk_t *w, const gql_type_t *type, const gql_selset_t *sel, gql_cost_t *out);
 
-static const gql_def_t *fragment(const gql_doc_t *doc, const char *name)
-{
-    for (size_t i = 0; i < doc->ndefs; i++)
-        if (doc->defs[i].kind == GD_FRAGMENT && strcmp(doc->defs[i].name, name) == 0)
-            return &doc->defs[i];
-    return NULL;
-}
-
 /* The page size a list field asks for. */
 static uint64_t page(const walk_t *w, const gql_field_t *d, const gql_selection_t *s)
 {
@@ -149,7 +141,7 @@ static void measure(walk_t *w, const gql_type_t *type, const gql_selset_t *sel, 
             const gql_type_t *t = s->type_cond ? gql_schema_type(w->run->s, s->type_cond) : type;
             measure(w, t ? t : type, &s->sel, out);
         } else {
-            const gql_def_t *fr = fragment(w->run->doc, s->name);
+            const gql_def_t *fr = gql_doc_fragment(w->run->doc, s->name);
             if (!fr)
                 continue;
             const gql_type_t *t = gql_schema_type(w->run->s, fr->type_cond);

@@ -328,19 +328,6 @@ static const schema_col_t *input_col(const schema_res_t *res, const char *camel)
     return NULL;
 }
 
-static bool is_json_number(const char *s)
-{
-    size_t n = strlen(s);
-    json_error_t err;
-    arena_t a;
-    char block[256];
-    arena_init(&a, block, sizeof(block));
-    const json_value_t *v = n ? json_parse(&a, s, n, &err) : NULL;
-    bool ok = v && json_type(v) == JSON_NUMBER;
-    arena_reset(&a);
-    return ok;
-}
-
 /* Writes an input object as the REST body: snake_case members, ids as numbers, enums stored. */
 static void write_input(buf_t *b, const schema_res_t *res, const gql_type_t *input_type, const gql_value_t *v)
 {
@@ -366,7 +353,7 @@ static void write_input(buf_t *b, const schema_res_t *res, const gql_type_t *inp
             json_bool(b, x->b);
         } else if ((t->scalar == GSC_ID || t->scalar == GSC_DECIMAL || t->scalar == GSC_INT ||
                     t->scalar == GSC_FLOAT) &&
-                   is_json_number(x->s)) {
+                   gql_numeric_text(x->s, strlen(x->s))) {
             buf_append(b, x->s, strlen(x->s));
         } else {
             json_str(b, x->s, x->kind == GV_STRING ? x->n : strlen(x->s));

@@ -468,3 +468,25 @@ out:
     buf_free(&p.stack);
     return doc;
 }
+
+const gql_def_t *gql_doc_fragment(const gql_doc_t *doc, const char *name)
+{
+    for (size_t i = 0; i < doc->ndefs; i++)
+        if (doc->defs[i].kind == GD_FRAGMENT && strcmp(doc->defs[i].name, name) == 0)
+            return &doc->defs[i];
+    return NULL;
+}
+
+void gql_typeref_print(buf_t *b, const gql_typeref_t *r)
+{
+    if (r->kind == GTR_NAMED) {
+        buf_append(b, r->name, strlen(r->name));
+    } else if (r->kind == GTR_LIST) {
+        buf_putc(b, '[');
+        gql_typeref_print(b, r->of);
+        buf_putc(b, ']');
+    } else {
+        gql_typeref_print(b, r->of);
+        buf_putc(b, '!');
+    }
+}

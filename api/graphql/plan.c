@@ -453,45 +453,30 @@ void gql_append_json(buf_t *b, const char *s, size_t n)
     b->len += (size_t)(o - out);
 }
 
+/* The column kind REST writes each format with (api_json_value); ids and enums are GraphQL's. */
+static const uint8_t fmt_col[] = {
+    [FMT_RAW] = COL_INT,   [FMT_STRING] = COL_TEXT, [FMT_MONEY] = COL_MONEY, [FMT_TIMESTAMP] = COL_TIMESTAMP,
+    [FMT_DATE] = COL_DATE, [FMT_BOOL] = COL_BOOL,
+};
+
 static void write_value(buf_t *b, uint8_t fmt, const PGresult *r, int row, int col)
 {
-    if (PQgetisnull(r, row, col)) {
-        json_null(b);
-        return;
-    }
     const char *v = PQgetvalue(r, row, col);
     size_t n = (size_t)PQgetlength(r, row, col);
-    switch (fmt) {
-    case FMT_ID:
-    case FMT_DATE:
-    case FMT_STRING:
-        json_str(b, v, n);
-        return;
-    case FMT_ENUM: {
+    if (PQgetisnull(r, row, col)) {
+        json_null(b);
+    } else if (fmt == FMT_ID) {
+        json_str(b, v, n); /* an ID is a string */
+    } else if (fmt == FMT_ENUM) {
         char up[64];
         size_t k = 0;
         for (; k < n && k < sizeof(up); k++)
             up[k] = (v[k] >= 'a' && v[k] <= 'z') ? (char)(v[k] - 32) : v[k];
         json_str(b, up, k);
-        return;
-    }
-    case FMT_MONEY:
-        api_json_money(b, v, n);
-        return;
-    case FMT_TIMESTAMP: {
-        char ts[API_TS_LEN];
-        if (api_ts_rfc3339(v, n, ts))
-            json_str(b, ts, API_TS_LEN);
-        else
-            json_null(b);
-        return;
-    }
-    case FMT_BOOL:
-        json_bool(b, v[0] == 't');
-        return;
-    default:
-        buf_append(b, v, n);
-        return;
+    } else {
+        json_writer_t w;
+        json_writer_init(&w, b);
+        api_json_value(&w, r, row, col, fmt_col[fmt]);
     }
 }
 
@@ -802,27 +787,6 @@ void gql_plan_connection(gql_sql_t *q, const schema_res_t *res, const gql_cfield
 
 bool gql_conn_cursor(const gql_conn_t *c, const PGresult *r, int row, char *out, size_t cap)
 {
-    int kc = c->key_col + 1;
-    cursor_t cv = {.dir = CURSOR_NEXT, .binding = c->binding};
-    cv.id = strtoll(PQgetvalue(r, row, c->key_col), NULL, 10);
-    const char *v = PQgetvalue(r, row, kc);
-    if (PQgetisnull(r, row, kc)) {
-        cv.kind = CURSOR_NULL;
-    } else if (!c->sort) {
-        cv.kind = CURSOR_FLOAT;
-        cv.f = strtof(v, NULL);
-    } else {
-        cv.kind = c->sort->kind;
-        if (cv.kind == CURSOR_INT) {
-            cv.i = strtoll(v, NULL, 10);
-        } else {
-            cv.s = v;
-            cv.n = (size_t)PQgetlength(r, row, kc);
-            if (c->sort->expr2) {
-                cv.s2 = PQgetvalue(r, row, kc + 1);
-                cv.n2 = (size_t)PQgetlength(r, row, kc + 1);
-            }
-        }
-    }
-    return cursor_seal(cursor_process_key(), &cv, out, cap) > 0;
+    return cursor_seal_row(r, row, c->key_col, c->key_col + 1, c->sort ? c->sort->kind : CURSOR_FLOAT,
+                           c->sort && c->sort->expr2, CURSOR_NEXT, c->binding, out, cap);
 }

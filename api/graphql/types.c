@@ -205,20 +205,10 @@ gql_err_t *gql_errors_add(gql_errors_t *errs, const gql_loc_t *locs, size_t nloc
         errs->truncated = true;
         return NULL;
     }
-    va_list ap, ap2;
+    va_list ap;
     va_start(ap, fmt);
-    va_copy(ap2, ap);
-    char small[256];
-    int len = vsnprintf(small, sizeof(small), fmt, ap);
+    char *msg = arena_vprintf(errs->arena, fmt, ap);
     va_end(ap);
-    if (len < 0)
-        len = 0;
-    char *msg = arena_alloc(errs->arena, (size_t)len + 1);
-    if ((size_t)len < sizeof(small))
-        memcpy(msg, small, (size_t)len + 1);
-    else
-        vsnprintf(msg, (size_t)len + 1, fmt, ap2);
-    va_end(ap2);
 
     gql_err_t *e = &errs->e[errs->n++];
     memset(e, 0, sizeof(*e));
@@ -290,4 +280,37 @@ void gql_errors_write(buf_t *b, const gql_errors_t *errs)
         json_obj_end(&w);
     }
     json_arr_end(&w);
+}
+
+/* A JSON number's text: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?. */
+bool gql_numeric_text(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n || s[i] < '0' || s[i] > '9')
+        return false;
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    if (i < n && s[i] == '.') {
+        size_t start = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == start)
+            return false;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t start = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == start)
+            return false;
+    }
+    return i == n;
 }

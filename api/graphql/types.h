@@ -137,6 +137,9 @@ bool gql_is_possible(const gql_type_t *t, const gql_type_t *obj);
 /* The type the AST type reference names, wrappers allocated in arena a; NULL when its named
  * type is unknown. */
 const gql_type_t *gql_type_from_ref(const gql_schema_t *s, arena_t *a, const gql_typeref_t *ref);
+/* True when s[0..n) is a JSON number: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)? (a Decimal given as a
+ * string, a number variable). */
+bool gql_numeric_text(const char *s, size_t n);
 /* Writes t as GraphQL prints it ("[Int!]!") into b. */
 void gql_type_print(buf_t *b, const gql_type_t *t);
 

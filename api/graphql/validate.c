@@ -226,19 +226,8 @@ __attribute__((format(printf, 2, 3))) static const char *fmt(vctx_t *c, const ch
 {
     va_list ap;
     va_start(ap, f);
-    char small[256];
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(small, sizeof(small), f, ap);
+    const char *out = arena_vprintf(c->a, f, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    char *out = arena_alloc(c->a, (size_t)n + 1);
-    if ((size_t)n < sizeof(small))
-        memcpy(out, small, (size_t)n + 1);
-    else
-        vsnprintf(out, (size_t)n + 1, f, ap2);
-    va_end(ap2);
     return out;
 }
 
@@ -274,20 +263,6 @@ static const char *tstr(vctx_t *c, const gql_type_t *t)
     buf_t b = BUF_INIT;
     gql_type_print(&b, t);
     return buf_to_arena(c, &b);
-}
-
-static void print_typeref(buf_t *b, const gql_typeref_t *r)
-{
-    if (r->kind == GTR_NAMED) {
-        buf_append(b, r->name, strlen(r->name));
-    } else if (r->kind == GTR_LIST) {
-        buf_putc(b, '[');
-        print_typeref(b, r->of);
-        buf_putc(b, ']');
-    } else {
-        print_typeref(b, r->of);
-        buf_putc(b, '!');
-    }
 }
 
 static void print_string(buf_t *b, const char *s, size_t n)
@@ -669,39 +644,6 @@ static bool finite_text(const char *s)
     return isfinite(strtod(s, NULL));
 }
 
-/* A JSON number's text: -?(0|[1-9]d*)(.d+)?([eE][+-]?d+)? */
-static bool numeric_text(const char *s, size_t n)
-{
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i >= n || s[i] < '0' || s[i] > '9')
-        return false;
-    if (s[i] == '0')
-        i++;
-    else
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    if (i < n && s[i] == '.') {
-        size_t start = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == start)
-            return false;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t start = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == start)
-            return false;
-    }
-    return i == n;
-}
-
 static void check_scalar(vctx_t *c, const gql_value_t *v, const gql_type_t *loct, const gql_type_t *t)
 {
     const char *rule = NULL; /* a custom scalar's requirement */
@@ -749,7 +691,8 @@ static void check_scalar(vctx_t *c, const gql_value_t *v, const gql_type_t *loct
         break;
     }
     case GSC_DECIMAL:
-        if (v->kind == GV_INT || v->kind == GV_FLOAT || (v->kind == GV_STRING && numeric_text(v->s, v->n)))
+        if (v->kind == GV_INT || v->kind == GV_FLOAT ||
+            (v->kind == GV_STRING && gql_numeric_text(v->s, v->n)))
             return;
         rule = "Decimal must be a number or a numeric string such as \"12.50\".";
         break;
@@ -1215,7 +1158,7 @@ static void walk_variables(vctx_t *c, const gql_def_t *d, def_info_t *info)
             unknown_type(c, named_ref(v->type)->name, named_ref(v->type)->loc);
         } else if (!gql_is_input_type(t)) {
             buf_t b = BUF_INIT;
-            print_typeref(&b, v->type);
+            gql_typeref_print(&b, v->type);
             verr(c, &v->type->loc, 1, "Variable \"$%s\" cannot be non-input type \"%s\".", v->name,
                  buf_to_arena(c, &b));
         } else {

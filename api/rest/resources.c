@@ -305,29 +305,9 @@ static void invalid_cursor(http_ctx_t *ctx)
 /* Seals a cursor at a row of the page (the sort key is in the row's last columns). */
 static bool seal_row(const list_req_t *lr, const PGresult *r, int row, uint8_t dir, char *out, size_t cap)
 {
-    int kc = PQnfields(r) - (lr->sort && lr->sort->expr2 ? 2 : 1);
-    cursor_t c = {.dir = dir, .binding = lr->binding};
-    c.id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-    const char *v = PQgetvalue(r, row, kc);
-    if (PQgetisnull(r, row, kc)) {
-        c.kind = CURSOR_NULL;
-    } else if (!lr->sort) {
-        c.kind = CURSOR_FLOAT;
-        c.f = strtof(v, NULL);
-    } else {
-        c.kind = lr->sort->kind;
-        if (c.kind == CURSOR_INT) {
-            c.i = strtoll(v, NULL, 10);
-        } else {
-            c.s = v;
-            c.n = (size_t)PQgetlength(r, row, kc);
-            if (lr->sort->expr2) {
-                c.s2 = PQgetvalue(r, row, kc + 1);
-                c.n2 = (size_t)PQgetlength(r, row, kc + 1);
-            }
-        }
-    }
-    return cursor_seal(cursor_process_key(), &c, out, cap) > 0;
+    bool two = lr->sort && lr->sort->expr2;
+    return cursor_seal_row(r, row, 0, PQnfields(r) - (two ? 2 : 1), lr->sort ? lr->sort->kind : CURSOR_FLOAT,
+                           two, dir, lr->binding, out, cap);
 }
 
 static void write_cursor(json_writer_t *w, const char *key, size_t kn, bool present, const char *tok)
