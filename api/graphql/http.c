@@ -596,8 +596,10 @@ static void handle(http_ctx_t *ctx, const api_auth_t *auth)
         return;
     }
     cache_key(q);
+    /* the slot first: answering frees the request (and q with it) */
+    op_stats_t *ops = op_slot(q->operation_name ? q->operation_name : "(anonymous)");
     if (api_cached_l1_answer(ctx, auth, q->cache_key, q->cache_key_len, CACHE_TIER_FREQUENT)) {
-        op_slot(q->operation_name ? q->operation_name : "(anonymous)")->requests++;
+        ops->requests++;
         return;
     }
     if (q->query_len > MAX_DOCUMENT) {
