@@ -2,7 +2,9 @@
  * `crmd serve`: wires configuration to threads. One pinned io_uring reactor per thread, each with
  * its own SO_REUSEPORT listener, then waits for signals: the first SIGTERM or SIGINT drains
  * (readiness 503, listeners closed, in-flight requests finish, exit 0), a second one exits at
- * once.
+ * once; SIGHUP re-reads the reloadable settings. Under systemd (Type=notify) it reports
+ * READY=1 once listening and the first database probe has answered, RELOADING=1 around a
+ * reload, STOPPING=1 when draining, and WATCHDOG=1 only while every reactor turns its loop.
  */
 #include "cmd/cmd.h"
 #include "api/api.h"
@@ -16,10 +18,13 @@
 #include "api/limit/limit.h"
 #include "api/route.h"
 #include "api/rest/writes.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "core/reactor.h"
+#include "http/cors.h"
 #include "redis/redis.h"
 #include "db/db.h"
 #include "db/migrate.h"
@@ -50,6 +55,7 @@ typedef struct {
     const router_t *router;
     const router_t *admin_router; /* thread 0 also serves the admin listener */
     int init_result;              /* 1 while starting, then 0 or -errno */
+    _Atomic bool done;            /* its loop has ended (draining): no longer watched */
 } worker_t;
 
 static worker_t *workers;
@@ -60,6 +66,9 @@ static _Atomic int running_workers;
 static void *worker_main(void *arg)
 {
     worker_t *w = arg;
+    char name[16]; /* "crmd-r3" in top -H, ps -L and the watchdog's log */
+    snprintf(name, sizeof(name), "crmd-r%d", w->index);
+    pthread_setname_np(pthread_self(), name);
     if (g_config.cpus_count) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -95,6 +104,7 @@ static void *worker_main(void *arg)
         return NULL;
     }
     reactor_run(&w->reactor);
+    atomic_store(&w->done, true);
     redis_client_stop();
     db_pool_stop(); /* fails what is in flight, the purge's batch included */
     if (w->index == 0)
@@ -164,16 +174,112 @@ static void raise_nofile_limit(void)
                    "#nofile", (int64_t)rl.rlim_cur, "#max_conns", (int64_t)g_config.max_conns, NULL);
 }
 
+/* A reactor whose loop has not turned for this long is stuck: it turns at least once a second
+ * even when idle (reactor_run's longest wait). */
+#define REACTOR_STUCK_MS 3000
+
+/* The index of a running reactor that stopped turning its loop, or -1 when all turn. */
+static int stuck_reactor(int n)
+{
+    uint64_t now = clock_now_ms();
+    for (int i = 0; i < n; i++) {
+        if (workers[i].init_result != 0 || atomic_load(&workers[i].done))
+            continue;
+        uint64_t beat = atomic_load_explicit(&workers[i].reactor.beat_ms, memory_order_relaxed);
+        if (beat && now > beat + REACTOR_STUCK_MS)
+            return i;
+    }
+    return -1;
+}
+
+/* The watchdog: pings every half period while every reactor turns; a stuck one stops the
+ * pings, and the service manager restarts the process when the period runs out. */
+typedef struct {
+    uint64_t period_ms, next_ms;
+    int stuck; /* reported reactor, or -1 */
+} watchdog_t;
+
+static void watchdog_tick(watchdog_t *wd, int n)
+{
+    if (!wd->period_ms || clock_now_ms() < wd->next_ms)
+        return;
+    wd->next_ms = clock_now_ms() + wd->period_ms / 2;
+    int stuck = stuck_reactor(n);
+    if (stuck < 0) {
+        notify_send("WATCHDOG=1");
+    } else if (stuck != wd->stuck) {
+        log_fields(LOG_ERROR, "reactor stopped turning its loop: withholding the watchdog ping", "#thread",
+                   (int64_t)stuck, NULL);
+    }
+    wd->stuck = stuck;
+}
+
+/* SIGHUP: the reloadable settings from the environment, the config file as it is now and
+ * the same flags; a bad file leaves everything as it was. */
+static void reload(void)
+{
+    notify_send("RELOADING=1");
+    config_t next;
+    char err[640];
+    if (!config_reload(&next, err, sizeof(err))) {
+        log_fields(LOG_ERROR, "reload refused: configuration unchanged", "reason", err, NULL);
+        notify_send("READY=1\nSTATUS=serving; last reload refused (see log)");
+        return;
+    }
+    char applied[1024], ignored[1024];
+    config_apply(&g_config, &next, applied, sizeof(applied), ignored, sizeof(ignored));
+    rl_configure(&g_config);
+    http_cors_configure(g_config.frontend_url);
+    /* at the level in force before: a reload to "warn" still says that it happened */
+    log_fields(LOG_INFO, "configuration reloaded", "applied", applied, NULL);
+    if (ignored[0])
+        log_fields(LOG_WARN, "changed settings that take a restart were not applied", "settings", ignored,
+                   NULL);
+    __atomic_store_n(&g_log_level, g_config.log_level, __ATOMIC_RELAXED);
+    notify_send("READY=1\nSTATUS=serving; configuration reloaded");
+}
+
+/* READY=1 once the first database probe has answered (at once without a database). */
+static bool ready_to_notify(void)
+{
+    return !g_config.database_url || !*g_config.database_url || db_health().checked_ms != 0;
+}
+
+/* Serves until SIGTERM or SIGINT, which it returns: reloads on SIGHUP, tells the service
+ * manager when ready and keeps its watchdog fed. */
+static int serve_until_stop(const sigset_t *sigs, int n, watchdog_t *wd)
+{
+    bool notified = false;
+    for (;;) {
+        uint64_t wait_ms = notified ? (wd->period_ms ? wd->period_ms / 4 : 1000) : 20;
+        struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT)
+            return sig;
+        if (sig == SIGHUP)
+            reload();
+        if (!notified && ready_to_notify()) {
+            notified = true;
+            notify_send(db_health().up || !g_config.database_url || !*g_config.database_url
+                            ? "READY=1\nSTATUS=serving"
+                            : "READY=1\nSTATUS=serving; database unreachable (readiness 503)");
+        }
+        watchdog_tick(wd, n);
+    }
+}
+
 int cmd_serve(int argc, char **argv)
 {
     config_parse(&g_config, argc, argv, "serve");
     const config_t *c = &g_config;
+    notify_init();
     raise_nofile_limit();
     check_schema();
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     /* every thread inherits the mask: only this one takes the signals, with sigtimedwait */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -218,10 +324,9 @@ int cmd_serve(int argc, char **argv)
     log_fields(LOG_INFO, "listening", "listen", c->listen.text, "#threads", (int64_t)n, "version",
                CRMD_VERSION, NULL);
 
-    int sig;
-    do {
-        sig = sigwaitinfo(&sigs, NULL);
-    } while (sig < 0 && errno == EINTR);
+    watchdog_t wd = {notify_watchdog_ms(), 0, -1};
+    int sig = serve_until_stop(&sigs, n, &wd);
+    notify_send("STOPPING=1\nSTATUS=draining");
     log_fields(LOG_INFO, "draining", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", "#drain_timeout_ms",
                (int64_t)c->drain_timeout_ms, NULL);
     atomic_store(&g_server_state, SERVER_DRAINING);
@@ -234,6 +339,7 @@ int cmd_serve(int argc, char **argv)
     while (atomic_load(&running_workers) > 0) {
         struct timespec ts = {0, 20 * 1000000};
         sig = sigtimedwait(&sigs, NULL, &ts);
+        watchdog_tick(&wd, n);
         if (sig == SIGTERM || sig == SIGINT) {
             log_warn("second signal: exiting without waiting for in-flight requests");
             _exit(1);
@@ -256,5 +362,9 @@ int cmd_serve(int argc, char **argv)
     api_openapi_free();
     api_cache_free();
     tcache_free();
+    rl_config_free();
+    http_cors_free();
+    notify_close();
+    config_free();
     return 0;
 }

@@ -17,6 +17,7 @@ typedef struct {
 } config_addr_t;
 
 typedef struct config {
+    const char *config_file; /* NAME=value lines read at start and on SIGHUP ("" none) */
     config_addr_t listen;
     config_addr_t admin_listen;
     int threads;   /* reactor threads */
@@ -59,6 +60,22 @@ extern config_t g_config;
 /* Sets defaults, reads environment variables, then argv (after the subcommand). On a bad flag
  * or value prints "crmd: <reason>" and exits 2; --help prints the table and exits 0. */
 void config_parse(config_t *c, int argc, char **argv, const char *subcommand);
+
+/* Builds the configuration again as config_parse did (defaults, environment, the config
+ * file as it is now, the same flags) into next; false with a reason in err, which leaves the
+ * running configuration as it was. */
+bool config_reload(config_t *next, char *err, size_t errlen);
+
+/* Copies the settings that may change while running (log level and sampling, slow-query
+ * threshold, HSTS, CORS origins, rate limits, whitelist, trusted proxies) from next into c,
+ * one atomic store each. Lists the environment names of the settings it applied in applied,
+ * and of the changed settings that take a restart in ignored (comma lists). The caller
+ * republishes what modules derive from them (rl_configure, http_cors_configure) and sets
+ * g_log_level when it has logged the reload. */
+void config_apply(config_t *c, const config_t *next, char *applied, size_t an, char *ignored, size_t in);
+
+/* Frees the config files' text (at exit). */
+void config_free(void);
 
 /* Prints every option with its environment variable and default. */
 void config_usage(FILE *out);

@@ -258,6 +258,7 @@ static void on_log_write(reactor_t *r, struct io_uring_cqe *cqe)
 void reactor_run(reactor_t *r)
 {
     r->now_ms = clock_now_ms();
+    atomic_store_explicit(&r->beat_ms, r->now_ms, memory_order_relaxed);
     while (!r->stop) {
         clock_http_date_update(&r->date);
         /* thousands of connections expiring together (408s, closes) are spread over turns,
@@ -281,6 +282,7 @@ void reactor_run(reactor_t *r)
             die("io_uring_submit_and_wait_timeout: %s", strerror(-ret));
         /* one clock read per turn, after the wait, so completion handlers see current time */
         r->now_ms = clock_now_ms();
+        atomic_store_explicit(&r->beat_ms, r->now_ms, memory_order_relaxed);
 
         /* completions are handled REACTOR_CQE_BUDGET per turn, like timers: thousands arriving
          * together (a storm of sends or closes) are spread over turns, so the output of the

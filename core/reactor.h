@@ -12,6 +12,7 @@
 #define REACTOR_CQE_BUDGET 512
 
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -56,6 +57,8 @@ struct reactor {
     struct io_uring ring;
     unsigned id;     /* thread index */
     uint64_t now_ms; /* monotonic, read once per loop turn */
+    /* now_ms published for other threads: a watchdog sees a loop that stopped turning */
+    _Atomic uint64_t beat_ms;
     clock_http_date_t date;
     timer_wheel_t timers;
     bool stop;  /* leave the loop after this turn */

@@ -5,12 +5,21 @@
 #include "core/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-static http_cors_list_t g_list;
+/* The list in force. A reload (SIGHUP) publishes a new one; the lists it replaced stay
+ * allocated, chained by retired, since a request on another thread may still read one. */
+typedef struct cors_conf {
+    http_cors_list_t list;
+    struct cors_conf *retired;
+} cors_conf_t;
+static cors_conf_t *_Atomic g_cur;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t publish_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Normalizes an origin to "scheme://host:port" (lower case, explicit port) in out. */
 static bool normalize(const char *s, size_t n, char *out, size_t cap)
@@ -108,27 +117,51 @@ bool http_cors_origin_allowed(const http_cors_list_t *l, const char *origin, siz
     return false;
 }
 
+static void publish(const char *list)
+{
+    cors_conf_t *c = xcalloc(1, sizeof(*c));
+    if (!http_cors_parse_list(list, &c->list)) {
+        log_fields(LOG_ERROR, "FRONTEND_URL has a malformed origin: CORS is off", NULL);
+        c->list.n = 0;
+    }
+    pthread_mutex_lock(&publish_lock);
+    c->retired = atomic_load(&g_cur);
+    atomic_store_explicit(&g_cur, c, memory_order_release);
+    pthread_mutex_unlock(&publish_lock);
+}
+
 static void load_config(void)
 {
-    if (!http_cors_parse_list(g_config.frontend_url, &g_list)) {
-        log_fields(LOG_ERROR, "FRONTEND_URL has a malformed origin: CORS is off", NULL);
-        g_list.n = 0;
-    }
+    publish(g_config.frontend_url);
+}
+
+static const http_cors_list_t *current(void)
+{
+    pthread_once(&once, load_config);
+    return &atomic_load_explicit(&g_cur, memory_order_acquire)->list;
 }
 
 void http_cors_configure(const char *list)
 {
     pthread_once(&once, load_config);
-    if (!http_cors_parse_list(list, &g_list))
-        g_list.n = 0;
+    publish(list);
+}
+
+void http_cors_free(void)
+{
+    cors_conf_t *c = atomic_exchange(&g_cur, NULL);
+    while (c) {
+        cors_conf_t *next = c->retired;
+        free(c);
+        c = next;
+    }
+    once = (pthread_once_t)PTHREAD_ONCE_INIT;
 }
 
 /* Whether the request's Origin is listed. */
 static bool listed(const http_request_t *req)
 {
-    pthread_once(&once, load_config);
-    http_str_t o = req->origin;
-    return o.len && http_cors_origin_allowed(&g_list, o.p, o.len);
+    return req->origin.len && http_cors_origin_allowed(current(), req->origin.p, req->origin.len);
 }
 
 static void put(http_cors_out_t *out, const char *name, size_t nn, const char *value, size_t vn)
@@ -166,11 +199,11 @@ bool http_cors_preflight(const http_request_t *req, uint32_t allowed, char scrat
 void http_cors_headers(const http_request_t *req, http_cors_out_t *out)
 {
     out->n = 0;
-    pthread_once(&once, load_config);
-    if (!g_list.n || !req->origin.len)
+    const http_cors_list_t *l = current();
+    if (!l->n || !req->origin.len)
         return;
     put(out, LIT("Vary"), LIT("Origin"));
-    if (!listed(req))
+    if (!http_cors_origin_allowed(l, req->origin.p, req->origin.len))
         return;
     put(out, LIT("Access-Control-Allow-Origin"), req->origin.p, req->origin.len);
     put(out, LIT("Access-Control-Allow-Credentials"), LIT("true"));

@@ -36,8 +36,12 @@ bool http_cors_parse_list(const char *list, http_cors_list_t *out);
 /* Whether the Origin header value (exactly as sent) is in the list. */
 bool http_cors_origin_allowed(const http_cors_list_t *l, const char *origin, size_t n);
 
-/* Replaces the process-wide list (tests; by default FRONTEND_URL is read on first use). */
+/* Replaces the process-wide list (SIGHUP, tests; FRONTEND_URL is read on first use). Safe
+ * while other threads answer requests. */
 void http_cors_configure(const char *list);
+
+/* Frees every list published (at exit, when no thread answers any more). */
+void http_cors_free(void);
 
 /* Headers CORS asks for; the caller adds them to its response (CORS itself is pure). */
 #define HTTP_CORS_MAX_HEADERS 4

@@ -24,14 +24,19 @@
 
 #define RL_MAX_CIDRS 64
 
-static struct {
+/* The settings in force. rl_configure (start-up, SIGHUP) publishes a new snapshot; the ones
+ * it replaced stay allocated, chained by retired, since a request may still hold one. */
+typedef struct rl_conf {
     rl_params_t tiers[TIER_UNLIMITED]; /* free..enterprise */
     rl_params_t cls[RL_NCLASS];        /* RL_EXPENSIVE.. (RL_TIER unused) */
     rl_cidr_t whitelist[RL_MAX_CIDRS], trusted[RL_MAX_CIDRS];
     int nwhitelist, ntrusted;
     uint32_t lease_max;
-} rc;
+    struct rl_conf *retired;
+} rl_conf_t;
+static rl_conf_t *_Atomic rc_cur;
 static pthread_once_t rc_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t rc_publish_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const class_names[RL_NCLASS] = {"tier", "expensive", "bulk", "ip", "health"};
 
@@ -56,30 +61,53 @@ static void cidrs_or_empty(const char *list, rl_cidr_t *out, int *n, const char 
     }
 }
 
-void rl_configure(const config_t *c)
+static void publish(const config_t *c)
 {
+    rl_conf_t *rc = xcalloc(1, sizeof(*rc));
     uint32_t mb = (uint32_t)c->rl_max_block_s;
-    params_or_default(c->rl_free, "10/60/2", mb, &rc.tiers[TIER_FREE]);
-    params_or_default(c->rl_standard, "100/60/20", mb, &rc.tiers[TIER_STANDARD]);
-    params_or_default(c->rl_professional, "1000/60/100", mb, &rc.tiers[TIER_PROFESSIONAL]);
-    params_or_default(c->rl_enterprise, "10000/60/1000", mb, &rc.tiers[TIER_ENTERPRISE]);
-    params_or_default(c->rl_expensive, "20/60/20", mb, &rc.cls[RL_EXPENSIVE]);
-    params_or_default(c->rl_bulk, "5/60/5", mb, &rc.cls[RL_BULK]);
-    params_or_default(c->rl_ip, "1000/900/1000", mb, &rc.cls[RL_IP]);
-    params_or_default(c->rl_health, "200/60/200", mb, &rc.cls[RL_HEALTH]);
-    cidrs_or_empty(c->rate_limit_whitelist, rc.whitelist, &rc.nwhitelist, "RATE_LIMIT_WHITELIST");
-    cidrs_or_empty(c->trusted_proxies, rc.trusted, &rc.ntrusted, "TRUSTED_PROXIES");
-    rc.lease_max = c->rl_lease > 0 ? (uint32_t)c->rl_lease : 64;
+    params_or_default(c->rl_free, "10/60/2", mb, &rc->tiers[TIER_FREE]);
+    params_or_default(c->rl_standard, "100/60/20", mb, &rc->tiers[TIER_STANDARD]);
+    params_or_default(c->rl_professional, "1000/60/100", mb, &rc->tiers[TIER_PROFESSIONAL]);
+    params_or_default(c->rl_enterprise, "10000/60/1000", mb, &rc->tiers[TIER_ENTERPRISE]);
+    params_or_default(c->rl_expensive, "20/60/20", mb, &rc->cls[RL_EXPENSIVE]);
+    params_or_default(c->rl_bulk, "5/60/5", mb, &rc->cls[RL_BULK]);
+    params_or_default(c->rl_ip, "1000/900/1000", mb, &rc->cls[RL_IP]);
+    params_or_default(c->rl_health, "200/60/200", mb, &rc->cls[RL_HEALTH]);
+    cidrs_or_empty(c->rate_limit_whitelist, rc->whitelist, &rc->nwhitelist, "RATE_LIMIT_WHITELIST");
+    cidrs_or_empty(c->trusted_proxies, rc->trusted, &rc->ntrusted, "TRUSTED_PROXIES");
+    rc->lease_max = c->rl_lease > 0 ? (uint32_t)c->rl_lease : 64;
+    pthread_mutex_lock(&rc_publish_lock);
+    rc->retired = atomic_load(&rc_cur);
+    atomic_store_explicit(&rc_cur, rc, memory_order_release);
+    pthread_mutex_unlock(&rc_publish_lock);
 }
 
 static void configure_global(void)
 {
-    rl_configure(&g_config);
+    publish(&g_config);
 }
 
-static void ensure_config(void)
+static const rl_conf_t *conf(void)
 {
     pthread_once(&rc_once, configure_global);
+    return atomic_load_explicit(&rc_cur, memory_order_acquire);
+}
+
+void rl_configure(const config_t *c)
+{
+    pthread_once(&rc_once, configure_global);
+    publish(c);
+}
+
+void rl_config_free(void)
+{
+    rl_conf_t *rc = atomic_exchange(&rc_cur, NULL);
+    while (rc) {
+        rl_conf_t *next = rc->retired;
+        free(rc);
+        rc = next;
+    }
+    rc_once = (pthread_once_t)PTHREAD_ONCE_INIT;
 }
 
 /* ---- counters, one shard per thread ---- */
@@ -501,7 +529,7 @@ static void lease_eval(const char *key, const rl_params_t *p, uint32_t n, uint32
 
 static void fetch_lease(lease_entry_t *e, const rl_params_t *p, uint32_t want)
 {
-    uint32_t n = MAX(1, MIN(rc.lease_max, p->burst / 8));
+    uint32_t n = MAX(1, MIN(conf()->lease_max, p->burst / 8));
     n = MAX(n, want);
     /* an expired lease's unspent tokens go back with this request, not lost */
     uint32_t back = e->lease && clock_now_ms() >= e->lease_exp ? e->lease : 0;
@@ -567,7 +595,7 @@ static void step(check_t *ck)
     }
     if (lease_take(e, &b->p, now, r)) {
         /* refill in the background before the lease runs out */
-        uint32_t low = MAX(1, MIN(rc.lease_max, b->p.burst / 8) / 4);
+        uint32_t low = MAX(1, MIN(conf()->lease_max, b->p.burst / 8) / 4);
         if (r->allowed && e->lease < low && !e->pending)
             fetch_lease(e, &b->p, 0);
         decided(ck, now);
@@ -588,13 +616,13 @@ static void client_ip(http_ctx_t *ctx, uint8_t out[16])
     /* the request's copy: a sub-request or a request whose connection closed has no conn */
     if (ctx->peer_family)
         rl_ip_from_peer(ctx->peer_family, ctx->peer_addr, peer);
-    rl_client_ip(peer, ctx->req.x_forwarded_for.p, ctx->req.x_forwarded_for.len, rc.trusted, rc.ntrusted,
+    const rl_conf_t *rc = conf();
+    rl_client_ip(peer, ctx->req.x_forwarded_for.p, ctx->req.x_forwarded_for.len, rc->trusted, rc->ntrusted,
                  out);
 }
 
 void rl_client_ip_text(http_ctx_t *ctx, char *out, size_t cap)
 {
-    ensure_config();
     uint8_t ip[16];
     client_ip(ctx, ip);
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -607,7 +635,8 @@ void rl_client_ip_text(http_ctx_t *ctx, char *out, size_t cap)
 static bool whitelisted(http_ctx_t *ctx, uint8_t ip[16])
 {
     client_ip(ctx, ip);
-    if (!rl_cidr_match(rc.whitelist, rc.nwhitelist, ip))
+    const rl_conf_t *rc = conf();
+    if (!rl_cidr_match(rc->whitelist, rc->nwhitelist, ip))
         return false;
     stats()->whitelisted++;
     return true;
@@ -630,7 +659,6 @@ static void set_bucket(bucket_t *b, int cls, const char *policy, const rl_params
 void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_class, rl_next_fn next,
                   void *arg)
 {
-    ensure_config();
     uint8_t ip[16];
     if (tier < 0 || tier >= TIER_UNLIMITED || whitelisted(ctx, ip)) {
         next(ctx, arg);
@@ -644,9 +672,9 @@ void rl_check_key(http_ctx_t *ctx, const char *key_prefix, int tier, int route_c
     /* the class budget first: a rejection there does not spend a tier token */
     if (route_class == ROUTE_CLASS_EXPENSIVE || route_class == ROUTE_CLASS_BULK) {
         int cls = route_class == ROUTE_CLASS_EXPENSIVE ? RL_EXPENSIVE : RL_BULK;
-        set_bucket(&ck->b[ck->n++], cls, class_names[cls], &rc.cls[cls], key_prefix);
+        set_bucket(&ck->b[ck->n++], cls, class_names[cls], &conf()->cls[cls], key_prefix);
     }
-    set_bucket(&ck->b[ck->n++], RL_TIER, api_tier_name(tier), &rc.tiers[tier], key_prefix);
+    set_bucket(&ck->b[ck->n++], RL_TIER, api_tier_name(tier), &conf()->tiers[tier], key_prefix);
     step(ck);
 }
 
@@ -673,14 +701,13 @@ static void charge_step(http_ctx_t *ctx, void *arg)
     ck->next = charge_step;
     ck->arg = c;
     ck->quiet = true; /* the request's own check already set the headers */
-    set_bucket(&ck->b[ck->n++], RL_TIER, api_tier_name(c->tier), &rc.tiers[c->tier], c->prefix);
+    set_bucket(&ck->b[ck->n++], RL_TIER, api_tier_name(c->tier), &conf()->tiers[c->tier], c->prefix);
     step(ck);
 }
 
 void rl_charge_key(http_ctx_t *ctx, const char *key_prefix, int tier, uint32_t tokens, rl_next_fn next,
                    void *arg)
 {
-    ensure_config();
     uint8_t ip[16];
     if (!tokens || tier < 0 || tier >= TIER_UNLIMITED || whitelisted(ctx, ip)) {
         next(ctx, arg);
@@ -705,7 +732,6 @@ void rl_check_lookup(http_ctx_t *ctx, rl_next_fn next, void *arg)
 
 static void check_ip(http_ctx_t *ctx, int cls, bool quiet, rl_next_fn next, void *arg)
 {
-    ensure_config();
     uint8_t ip[16];
     if (whitelisted(ctx, ip)) {
         next(ctx, arg);
@@ -725,7 +751,7 @@ static void check_ip(http_ctx_t *ctx, int cls, bool quiet, rl_next_fn next, void
     ck->arg = arg;
     ck->quiet = quiet;
     cls = cls == RL_HEALTH ? RL_HEALTH : RL_IP;
-    set_bucket(&ck->b[ck->n++], cls, class_names[cls], &rc.cls[cls], hex);
+    set_bucket(&ck->b[ck->n++], cls, class_names[cls], &conf()->cls[cls], hex);
     step(ck);
 }
 

@@ -61,8 +61,13 @@ void rl_check_ip(http_ctx_t *ctx, int cls, rl_next_fn next, void *arg);
 /* The client address of ctx as text (for logs); out needs 46 bytes. */
 void rl_client_ip_text(http_ctx_t *ctx, char *out, size_t cap);
 
-/* Re-reads the RATE_LIMIT_* options (tests; normally read on first use). */
+/* Publishes the RATE_LIMIT_* and proxy options of cfg (SIGHUP, tests; g_config is read on
+ * first use). Safe while other threads check limits: a check in flight keeps the settings it
+ * started with. */
 void rl_configure(const config_t *cfg);
+
+/* Frees every settings snapshot published (at exit, when no thread checks any more). */
+void rl_config_free(void);
 
 /* Counters of every thread, merged on read. */
 typedef struct rl_stats {
