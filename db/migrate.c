@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,7 +187,12 @@ int db_migrations_dir(char *buf, size_t n)
     const char *env = getenv("CRMD_MIGRATIONS_DIR");
     if (env && *env)
         return (size_t)snprintf(buf, n, "%s", env) >= n ? -1 : 0;
-    return db_repo_path("sql/migrations", buf, n);
+    /* a source tree (build/crmd), else the installed layout (/usr/bin/crmd, the package's
+     * /usr/share/crmd/migrations) */
+    struct stat st;
+    if (db_repo_path("sql/migrations", buf, n) == 0 && stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    return db_repo_path("share/crmd/migrations", buf, n);
 }
 
 static void notice_quiet(void *arg, const char *message)

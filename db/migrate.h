@@ -26,8 +26,9 @@ int db_schema_check(const char *conninfo, const char *migrations_dir, char *err,
 
 /*
  * The default migrations folder into buf: $CRMD_MIGRATIONS_DIR when set, else
- * <folder of the executable>/../sql/migrations (the binary is build/crmd). 0, or -1 when it
- * does not fit or /proc/self/exe cannot be read.
+ * <folder of the executable>/../sql/migrations when that exists (the binary is build/crmd),
+ * else <folder of the executable>/../share/crmd/migrations (the package's /usr/bin/crmd). 0,
+ * or -1 when it does not fit or /proc/self/exe cannot be read.
  */
 int db_migrations_dir(char *buf, size_t n);
 
