@@ -26,6 +26,7 @@
 #include "core/reactor.h"
 #include "http/cors.h"
 #include "redis/redis.h"
+#include "redis/sentinel.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "http/server.h"
@@ -284,6 +285,11 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (c->redis_sentinels && *c->redis_sentinels &&
+        redis_sentinel_start(c->redis_sentinels, c->redis_sentinel_master) != 0) {
+        fprintf(stderr, "crmd: REDIS_SENTINELS: want host:port[,host:port...]\n");
+        exit(2);
+    }
     tcache_init((size_t)c->cache_mb << 20);
     router_t *router = router_new();
     api_register_routes(router);
@@ -362,6 +368,7 @@ int cmd_serve(int argc, char **argv)
     api_openapi_free();
     api_cache_free();
     tcache_free();
+    redis_sentinel_stop();
     rl_config_free();
     http_cors_free();
     notify_close();

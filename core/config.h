@@ -42,6 +42,8 @@ typedef struct config {
     int gzip_level;
     int cache_mb;
     const char *redis_url;
+    const char *redis_sentinels;       /* "host:port,..." of Redis Sentinels ("" none) */
+    const char *redis_sentinel_master; /* the monitored master's name */
     int redis_timeout_ms;
     int64_t hsts_max_age;             /* 0: no Strict-Transport-Security */
     const char *frontend_url;         /* CORS: comma list of allowed origins */

@@ -233,6 +233,11 @@ static void put_timestamp(buf_t *b)
     b->len += (size_t)n;
 }
 
+void log_thread_free(void)
+{
+    buf_free(&tl_direct);
+}
+
 buf_t *log_line_begin(int level, const char *msg)
 {
     if (level < g_log_level)

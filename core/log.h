@@ -48,6 +48,9 @@ typedef struct log_sink {
 
 /* Makes this thread log into sink (NULL: write directly). */
 void log_set_sink(log_sink_t *sink);
+
+/* Frees the line buffer of a thread without a sink; call before such a thread exits. */
+void log_thread_free(void);
 log_sink_t *log_get_sink(void);
 
 /* Makes stderr safe for concurrent line writes (O_APPEND on a regular file). Call once at

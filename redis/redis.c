@@ -18,6 +18,7 @@
 #include "core/shards.h"
 #include "core/fifo.h"
 #include "core/log.h"
+#include "redis/sentinel.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -81,6 +82,7 @@ typedef struct rconn {
     uint32_t backoff_ms;
     uint64_t down_since_ms;
     uint64_t last_log_ms;   /* of "lost"/"failed": a flapping server logs once per interval */
+    uint32_t master_gen;    /* sentinel mode: the generation of the master it connects to */
     timer_entry_t retry;    /* reconnect after backoff; connect timeout */
     timer_entry_t deadline; /* the oldest pending command's timeout */
     timer_entry_t ping;     /* pub/sub health check */
@@ -735,6 +737,15 @@ static void conn_connect(redis_client_t *cl, rconn_t *c)
         timer_add(&cl->r->timers, &c->retry, clock_now_ms() + 10);
         return;
     }
+    if (redis_sentinel_enabled()) {
+        /* the master the sentinels named last; none yet: try again after the backoff */
+        c->master_gen = redis_sentinel_master(&cl->addr, &cl->addrlen);
+        if (!c->master_gen) {
+            c->lost = true;
+            conn_schedule(cl, c);
+            return;
+        }
+    }
     int fd = socket(cl->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         conn_log_lost(cl, c, "redis connection failed", strerror(errno));
@@ -982,9 +993,32 @@ static void client_run_done(redis_client_t *cl)
     }
 }
 
+/* Sentinel mode: a connection to a master the sentinels no longer name is dropped (the old
+ * master may be alive, demoted to a replica that refuses writes) and opened again at once. */
+static void follow_master(redis_client_t *cl)
+{
+    uint32_t gen = redis_sentinel_generation();
+    for (int k = 0; k < 2; k++) {
+        rconn_t *c = &cl->conns[k];
+        if (c->master_gen == gen)
+            continue;
+        c->master_gen = gen;
+        c->backoff_ms = 0;
+        if (c->state != RC_DOWN) {
+            conn_reset(cl, c, REDIS_STATUS_UNAVAILABLE, "the sentinels named a new master");
+        } else if (timer_armed(&c->retry)) {
+            /* waiting out a backoff after losing the old master: the new one is up now */
+            timer_del(&c->retry);
+            conn_connect(cl, c);
+        }
+    }
+}
+
 static void client_turn(reactor_t *r, void *arg)
 {
     redis_client_t *cl = arg;
+    if (cl->enabled && !cl->stopping && redis_sentinel_enabled())
+        follow_master(cl);
     client_run_done(cl);
     conn_flush(cl, &cl->conns[RC_CMD]);
     conn_flush(cl, &cl->conns[RC_SUB]);
@@ -1032,14 +1066,16 @@ int redis_client_start(reactor_t *r, const char *url, uint32_t timeout_ms)
     tl_client = cl;
     reactor_set_handler(r, OP_REDIS_POLL, on_redis_cqe);
     reactor_add_hook(r, client_turn, cl);
-    if (!url || !*url)
+    bool sentinel = redis_sentinel_enabled();
+    if ((!url || !*url) && !sentinel)
         return -1;
     const char *why = NULL;
-    if (!redis_url_parse(url, &cl->url, &why)) {
+    if (url && *url && !redis_url_parse(url, &cl->url, &why)) {
         log_fields(LOG_ERROR, "redis: bad REDIS_URL", "reason", why, NULL);
         return -1;
     }
-    if (!client_resolve(cl))
+    /* with sentinels, REDIS_URL gives the password and database; the address is the master's */
+    if (!sentinel && !client_resolve(cl))
         return -1;
     cl->enabled = true;
     conn_connect(cl, &cl->conns[RC_CMD]);

@@ -18,6 +18,7 @@
 #include "cache/tiered.h"
 #include "core/json.h"
 #include "redis/redis.h"
+#include "redis/sentinel.h"
 #include "core/common.h"
 #include "http/server.h"
 #include "core/clock.h"
@@ -94,7 +95,8 @@ static void write_detailed(http_ctx_t *ctx)
     redis_stats(&rs);
     json_w_key(&w, JSON_K("redis"));
     json_obj_begin(&w);
-    json_kv_bool(&w, JSON_K("configured"), g_config.redis_url && *g_config.redis_url);
+    json_kv_bool(&w, JSON_K("configured"),
+                 (g_config.redis_url && *g_config.redis_url) || redis_sentinel_enabled());
     json_kv_bool(&w, JSON_K("up"), rs.clients && rs.connected == rs.clients);
     json_kv_u64(&w, JSON_K("connected_threads"), rs.connected);
     json_kv_u64(&w, JSON_K("threads"), rs.clients);
