@@ -99,7 +99,7 @@ class Server:
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         e = dict(os.environ)
         # a server talks to the stack only when the test asks for it explicitly
-        for k in ("DATABASE_URL", "REDIS_URL"):
+        for k in ("DATABASE_URL", "REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER"):
             e.pop(k, None)
         e["LOG_LEVEL"] = log_level
         if not limits:
