@@ -170,10 +170,11 @@ static void put(http_cors_out_t *out, const char *name, size_t nn, const char *v
         out->h[out->n++] = (typeof(out->h[0])){name, value, nn, vn};
 }
 
-static const char allow_headers[] =
-    "Authorization, X-API-Key, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id";
-static const char expose_headers[] = "X-Request-Id, ETag, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
-                                     "X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Location";
+static const char allow_headers[] = "Authorization, X-API-Key, Content-Type, If-Match, If-None-Match, "
+                                    "Idempotency-Key, X-Request-Id, traceparent";
+static const char expose_headers[] =
+    "X-Request-Id, traceparent, ETag, RateLimit, RateLimit-Policy, X-RateLimit-Limit, "
+    "X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, Location";
 
 bool http_cors_preflight(const http_request_t *req, uint32_t allowed, char scratch[96], http_cors_out_t *out)
 {

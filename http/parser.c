@@ -542,6 +542,13 @@ static void on_field(http_request_t *req, struct head_meaning *hm, http_str_t na
         if (NAME_IS(name, "connection"))
             on_connection(v, hm);
         break;
+    case 11:
+        if (NAME_IS(name, "traceparent")) {
+            if (req->traceparent.p)
+                req->flags |= HTTP_REQ_TRACE_MANY; /* W3C: not one trace to follow */
+            req->traceparent = v;
+        }
+        break;
     case 12:
         if (NAME_IS(name, "x-request-id"))
             capture_single(&req->x_request_id, v, hm);

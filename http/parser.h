@@ -40,6 +40,7 @@ enum http_req_flags {
     HTTP_REQ_CHUNKED = 1u << 1,         /* body uses Transfer-Encoding: chunked */
     HTTP_REQ_HAS_LENGTH = 1u << 2,      /* Content-Length was given */
     HTTP_REQ_EXPECT_CONTINUE = 1u << 3, /* Expect: 100-continue */
+    HTTP_REQ_TRACE_MANY = 1u << 4,      /* traceparent sent twice: the trace restarts */
 };
 
 typedef struct http_request {
@@ -54,7 +55,7 @@ typedef struct http_request {
     /* Frequently used headers, captured while parsing (empty when absent). */
     http_str_t host, authorization, x_api_key, x_request_id, accept_encoding, if_none_match, if_match, origin,
         content_type, idempotency_key, x_forwarded_for, access_control_request_method,
-        access_control_request_headers;
+        access_control_request_headers, traceparent;
     uint32_t num_headers;
     http_header_t headers[HTTP_MAX_HEADERS];
 } http_request_t;

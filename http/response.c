@@ -5,6 +5,7 @@
  * a request is finished (accounted, logged, its connection resumed) by http_respond_raw in
  * server.c.
  */
+#include "http/trace.h"
 #include "http/server.h"
 #include "http/server_internal.h"
 #include "core/common.h"
@@ -162,6 +163,10 @@ void http_serialise(buf_t *o, const http_ctx_t *ctx, int status, const char *con
     }
     buf_append(o, LIT("\r\nX-Request-Id: "));
     buf_append(o, ctx->request_id, ctx->request_id_len);
+    char tp[HTTP_TRACEPARENT_LEN + 1];
+    http_traceparent_format(ctx->trace_id, ctx->span_id, ctx->trace_flags, tp);
+    buf_append(o, LIT("\r\ntraceparent: "));
+    buf_append(o, tp, HTTP_TRACEPARENT_LEN);
     char ms[24];
     size_t ms_len = http_format_ms(us, ms);
     buf_append(o, LIT("\r\nX-Response-Time: "));

@@ -9,6 +9,7 @@
  * one send. A connection slot is freed only after its last CQE.
  */
 #include "http/server.h"
+#include "http/trace.h"
 #include "http/server_internal.h"
 #include "http/compress.h"
 #include "http/cors.h"
@@ -481,6 +482,7 @@ static void ctx_rebase(http_ctx_t *ctx, const char *old, size_t old_len, const c
                            &q->x_forwarded_for,
                            &q->access_control_request_method,
                            &q->access_control_request_headers,
+                           &q->traceparent,
                            &ctx->path,
                            &ctx->body};
     for (size_t i = 0; i < ARRAY_LEN(fixed); i++)
@@ -654,8 +656,34 @@ static bool request_id_valid(http_str_t id)
     return true;
 }
 
+/* splitmix64: trace and span ids need to be unique, not secret */
+static uint64_t trace_next(http_server_t *s)
+{
+    uint64_t z = (s->trace_rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* The caller's trace (a valid, single traceparent) or a new one, and a new span in it. */
+static void ctx_set_trace(http_server_t *s, http_ctx_t *ctx)
+{
+    uint64_t r[2];
+    const http_str_t tp = ctx->req.traceparent;
+    if ((ctx->req.flags & HTTP_REQ_TRACE_MANY) || !tp.len ||
+        !http_traceparent_parse(tp.p, tp.len, ctx->trace_id, &ctx->trace_flags)) {
+        r[0] = trace_next(s);
+        r[1] = trace_next(s);
+        http_trace_hex((const uint8_t *)r, 16, ctx->trace_id);
+        ctx->trace_flags = 0;
+    }
+    r[0] = trace_next(s);
+    http_trace_hex((const uint8_t *)r, 8, ctx->span_id);
+}
+
 void ctx_set_request_id(http_server_t *s, http_ctx_t *ctx)
 {
+    ctx_set_trace(s, ctx);
     if (request_id_valid(ctx->req.x_request_id)) {
         memcpy(ctx->request_id, ctx->req.x_request_id.p, ctx->req.x_request_id.len);
         ctx->request_id_len = (uint8_t)ctx->req.x_request_id.len;
@@ -971,6 +999,8 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
         rnd = (uint32_t)clock_now_ns();
     snprintf(s->rid_prefix, sizeof(s->rid_prefix), "%08x", rnd ^ (r->id * 0x9e3779b9u));
+    if (getrandom(&s->trace_rng, sizeof(s->trace_rng), 0) != sizeof(s->trace_rng))
+        s->trace_rng = clock_now_ns() ^ ((uint64_t)r->id << 56);
     reactor_set_handler(r, OP_ACCEPT, on_accept);
     reactor_set_handler(r, OP_RECV, on_recv);
     reactor_set_handler(r, OP_SEND, on_send);
@@ -1092,6 +1122,9 @@ void http_subrequest(http_ctx_t *parent, const http_subrequest_t *sr)
             (http_str_t){arena_strndup(&ctx->arena, sr->idempotency_key, strlen(sr->idempotency_key)),
                          strlen(sr->idempotency_key)};
     ctx_set_request_id(s, ctx);
+    /* a sub-request is a span of its parent's trace */
+    memcpy(ctx->trace_id, parent->trace_id, sizeof(ctx->trace_id));
+    ctx->trace_flags = parent->trace_flags;
     ctx->peer_family = parent->peer_family;
     memcpy(ctx->peer_addr, parent->peer_addr, 16);
     ctx->body = (http_str_t){sr->body, sr->body_len};
@@ -1154,7 +1187,11 @@ static void access_log(http_server_t *s, http_ctx_t *ctx, int status, size_t byt
         inet_ntop(ctx->peer_family, ctx->peer_addr, ip, sizeof(ip));
     buf_append(b, LIT(",\"request_id\":"));
     json_str(b, ctx->request_id, ctx->request_id_len);
-    buf_append(b, LIT(",\"method\":"));
+    buf_append(b, LIT(",\"trace_id\":\""));
+    buf_append(b, ctx->trace_id, HTTP_TRACE_ID_HEX);
+    buf_append(b, LIT("\",\"span_id\":\""));
+    buf_append(b, ctx->span_id, HTTP_SPAN_ID_HEX);
+    buf_append(b, LIT("\",\"method\":"));
     json_str(b, ctx->req.method_str.p ? ctx->req.method_str.p : "-",
              ctx->req.method_str.p ? ctx->req.method_str.len : 1);
     buf_append(b, LIT(",\"route\":"));
@@ -1193,6 +1230,8 @@ void http_respond_raw(http_ctx_t *ctx, int status, const char *content_type, con
     http_conn_t *c = ctx->conn;
     ctx->finished = true;
     ctx->status = status;
+    if (!ctx->request_id_len) /* answered before its head was read through */
+        ctx_set_request_id(s, ctx);
     if (ctx->sub_done) {
         uint64_t now = clock_now_ns();
         access_log(s, ctx, status, body_len, now > ctx->start_ns ? (now - ctx->start_ns) / 1000 : 0);

@@ -112,6 +112,9 @@ struct http_ctx {
     uint8_t peer_addr[16];
     char request_id[65];
     uint8_t request_id_len;
+    uint8_t trace_flags; /* the caller's traceparent flags (sampled, ...), 0 for a new trace */
+    char trace_id[33];   /* W3C trace id: the caller's, or new */
+    char span_id[17];    /* this request's span in it */
     struct http_ctx *next_free;
     char arena_inline[2048];
 };
@@ -169,6 +172,7 @@ struct http_server {
     struct http_compressor *compressor;
     buf_t zbuf; /* compressed body of the response being written */
     char rid_prefix[9];
+    uint64_t trace_rng; /* splitmix64 state for trace and span ids, seeded at random */
     uint64_t rid_counter;
     uint64_t log_counter;
     uint64_t last_cap_log_ms;

@@ -464,7 +464,8 @@ static void resource_components(buf_t *b, const schema_res_t *res)
     }
 }
 
-static const char *const common_headers[] = {"X-Request-Id", "X-Response-Time", "Server-Timing", NULL};
+static const char *const common_headers[] = {"X-Request-Id", "traceparent", "X-Response-Time",
+                                             "Server-Timing", NULL};
 static const char *const limit_headers[] = {"RateLimit-Policy",      "RateLimit",         "X-RateLimit-Limit",
                                             "X-RateLimit-Remaining", "X-RateLimit-Reset", NULL};
 
@@ -479,6 +480,9 @@ static void components(buf_t *b)
         "\"header\",\"name\":\"X-API-Key\"}},\"headers\":{"
         "\"X-Request-Id\":{\"description\":\"the client's (1-64 of [A-Za-z0-9._-]) or a new one\",\"schema\":"
         "{\"type\":\"string\"}},"
+        "\"traceparent\":{\"description\":\"W3C Trace Context: the caller's trace id (or a new one) and "
+        "this request's "
+        "span\",\"schema\":{\"type\":\"string\",\"pattern\":\"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$\"}},"
         "\"X-Response-Time\":{\"description\":\"e.g. 0.412ms\",\"schema\":{\"type\":\"string\"}},"
         "\"Server-Timing\":{\"description\":\"cache, db and total "
         "durations\",\"schema\":{\"type\":\"string\"}},"

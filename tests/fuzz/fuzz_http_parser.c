@@ -1,4 +1,4 @@
-// fuzz-sources: http/parser.c core/common.c
+// fuzz-sources: http/parser.c http/trace.c core/common.c
 /*
  * libFuzzer harness for http/parser.c. Each input is parsed as a request head whole, split in
  * two at a boundary chosen from the input's hash, and fed one byte at a time: all three must
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "http/parser.h"
+#include "http/trace.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -112,6 +113,19 @@ static void check_url_helpers(const http_request_t *r)
         ASSERT(http_url_decode(out, v.p, v.len, 1) <= (long)v.len);
     }
     free(out);
+
+    /* a traceparent that parses formats back to itself (version 00), with a new span */
+    if (r->traceparent.p) {
+        char trace[HTTP_TRACE_ID_HEX + 1], tp[HTTP_TRACEPARENT_LEN + 1];
+        uint8_t flags;
+        if (http_traceparent_parse(r->traceparent.p, r->traceparent.len, trace, &flags)) {
+            ASSERT(strlen(trace) == HTTP_TRACE_ID_HEX &&
+                   strspn(trace, "0123456789abcdef") == HTTP_TRACE_ID_HEX);
+            http_traceparent_format(trace, r->traceparent.p + 36, flags, tp);
+            if (r->traceparent.p[0] == '0' && r->traceparent.p[1] == '0')
+                ASSERT(memcmp(tp, r->traceparent.p, HTTP_TRACEPARENT_LEN) == 0);
+        }
+    }
 }
 
 static void fuzz_head(const uint8_t *data, size_t size, uint64_t h)

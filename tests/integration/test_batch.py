@@ -133,3 +133,24 @@ def test_idempotency_key_replays_every_write_of_the_batch():
     assert a["status"] == b["status"] == 201, (a, b)
     assert a["body"] == b["body"]
     assert psql("SELECT count(*) FROM companies WHERE name = '%s'" % name) == "1"
+
+
+def test_operations_are_spans_of_the_callers_trace():
+    import time
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with Conn(srv) as c:
+        r = c.request("POST", "/api/batch", {"X-API-Key": key(), "Content-Type": "application/json",
+                                             "traceparent": tp, "X-Request-Id": "trace-batch-1"},
+                      json.dumps([{"id": 1, "method": "GET", "path": "/api/companies", "query": "limit=1"},
+                                  {"id": 2, "method": "GET", "path": "/api/me"}]))
+    assert r.status == 200 and r.header("traceparent").startswith("00-0af7651916cd43dd8448eb211c80319c-"), r
+    lines = []
+    for _ in range(50):
+        lines = [line for line in srv.log_lines() if line.get("msg") == "request"
+                 and str(line.get("request_id", "")).startswith("trace-batch-1")]
+        if len(lines) == 3:
+            break
+        time.sleep(0.02)
+    assert len(lines) == 3, lines
+    assert {line["trace_id"] for line in lines} == {"0af7651916cd43dd8448eb211c80319c"}, lines
+    assert len({line["span_id"] for line in lines}) == 3, lines  # each operation its own span

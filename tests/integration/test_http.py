@@ -67,6 +67,60 @@ def test_request_id_echoed_when_valid_and_replaced_when_not():
     assert a != b
 
 
+TRACE_RE = r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$"
+VALID_TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def traceparent(r):
+    import re
+    m = re.match(TRACE_RE, r.header("traceparent") or "")
+    assert m, r.header("traceparent")
+    return m.groups()
+
+
+def log_line_of(request_id):
+    for _ in range(50):
+        for line in srv.log_lines():
+            if line.get("msg") == "request" and line.get("request_id") == request_id:
+                return line
+        time.sleep(0.02)
+    raise AssertionError("no log line for " + request_id)
+
+
+def test_traceparent_kept_with_a_new_span_and_logged():
+    for path in ("/api/health", "/api/nope", "/metrics"):
+        r = http_get(srv, path, {"traceparent": VALID_TP})
+        trace, span, flags = traceparent(r)
+        assert trace == "4bf92f3577b34da6a3ce929d0e0e4736" and flags == "01", r.header("traceparent")
+        assert span != "00f067aa0ba902b7" and span != "0" * 16
+        line = log_line_of(r.header("x-request-id"))
+        assert line["trace_id"] == trace and line["span_id"] == span, line
+    # a later version is read as 00 (its extra fields ignored); the answer is version 00
+    r = http_get(srv, "/api/health", {"traceparent": "7f-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x"})
+    assert traceparent(r)[0] == "4bf92f3577b34da6a3ce929d0e0e4736" and traceparent(r)[2] == "00"
+
+
+def test_traceparent_invalid_or_absent_starts_a_new_trace():
+    sent = "4bf92f3577b34da6a3ce929d0e0e4736"
+    bad = ["", "garbage", VALID_TP.upper(), VALID_TP[:-1], VALID_TP + "0", VALID_TP.replace("-", "_"),
+           "ff" + VALID_TP[2:], "00-" + "0" * 32 + VALID_TP[35:], VALID_TP[:36] + "0" * 16 + VALID_TP[52:],
+           VALID_TP + "-extra", "00-%s-00f067aa0ba902b7-0x" % sent, "00-%s-00f067aa0ba902b7" % sent]
+    seen = set()
+    for v in bad:
+        r = http_get(srv, "/api/health", {"traceparent": v} if v else None)
+        assert r.status == 200, (v, r.status)  # a bad trace header is not a bad request
+        trace, span, flags = traceparent(r)
+        assert trace != sent and flags == "00", (v, r.header("traceparent"))
+        seen.add(trace)
+    # sent twice: not one trace to follow
+    r = raw_exchange(srv, ("GET /api/health HTTP/1.1\r\nHost: x\r\ntraceparent: %s\r\ntraceparent: %s\r\n"
+                           "Connection: close\r\n\r\n" % (VALID_TP, VALID_TP)).encode())
+    assert r.status == 200 and traceparent(r)[0] != sent, r
+    for _ in range(30):
+        seen.add(traceparent(http_get(srv, "/api/health"))[0])
+    assert len(seen) == len(bad) + 30, "trace ids repeat"
+
+
 def test_keep_alive_many_requests_one_connection():
     with Conn(srv) as c:
         for i in range(50):
