@@ -109,17 +109,24 @@ static void write_db(buf_t *b)
     db_pool_stats(&ps);
     db_health_t h = db_health();
     buf_printf(b,
+               "# HELP crmd_db_up 1 when the last background probe reached PostgreSQL.\n"
                "# TYPE crmd_db_up gauge\ncrmd_db_up %d\n"
+               "# HELP crmd_db_probe_latency_seconds Round trip of the last successful database probe.\n"
                "# TYPE crmd_db_probe_latency_seconds gauge\ncrmd_db_probe_latency_seconds %.6f\n"
+               "# HELP crmd_db_pool_connections PostgreSQL connections of every thread's pool, by state.\n"
                "# TYPE crmd_db_pool_connections gauge\n"
                "crmd_db_pool_connections{state=\"configured\"} %u\n"
                "crmd_db_pool_connections{state=\"connected\"} %u\n"
                "crmd_db_pool_connections{state=\"busy\"} %u\n"
+               "# HELP crmd_db_batches_waited_total Query batches that queued for a pool connection.\n"
                "# TYPE crmd_db_batches_waited_total counter\ncrmd_db_batches_waited_total %llu\n"
+               "# HELP crmd_db_queries_total Statements sent to PostgreSQL.\n"
                "# TYPE crmd_db_queries_total counter\ncrmd_db_queries_total %llu\n"
+               "# HELP crmd_db_errors_total Statement failures, by kind.\n"
                "# TYPE crmd_db_errors_total counter\n"
                "crmd_db_errors_total{kind=\"sql\"} %llu\ncrmd_db_errors_total{kind=\"timeout\"} %llu\n"
                "crmd_db_errors_total{kind=\"unavailable\"} %llu\n"
+               "# HELP crmd_db_retries_total Read batches retried after a transient error.\n"
                "# TYPE crmd_db_retries_total counter\ncrmd_db_retries_total %llu\n",
                h.up, h.latency_ms / 1000, ps.size, ps.connected, ps.busy, (unsigned long long)ps.waiting,
                (unsigned long long)ps.queries, (unsigned long long)ps.errors, (unsigned long long)ps.timeouts,
@@ -149,19 +156,28 @@ static void write_process(buf_t *b)
                  (double)ru.ru_stime.tv_usec / 1e6;
     buf_printf(
         b,
+        "# HELP crmd_http_connections_open Client connections open now.\n"
         "# TYPE crmd_http_connections_open gauge\ncrmd_http_connections_open %llu\n"
+        "# HELP crmd_http_connections_accepted_total Client connections accepted.\n"
         "# TYPE crmd_http_connections_accepted_total counter\ncrmd_http_connections_accepted_total %llu\n"
+        "# HELP crmd_http_connections_refused_total Connections closed at once because --max-conns was "
+        "reached.\n"
         "# TYPE crmd_http_connections_refused_total counter\ncrmd_http_connections_refused_total %llu\n"
+        "# HELP crmd_http_bad_requests_total Requests refused before routing (malformed heads and bodies).\n"
         "# TYPE crmd_http_bad_requests_total counter\ncrmd_http_bad_requests_total %llu\n"
         "# HELP crmd_http_internal_errors_total 500s for our own faults (never the client's data)\n"
         "# TYPE crmd_http_internal_errors_total counter\ncrmd_http_internal_errors_total %llu\n"
         "# HELP crmd_http_accept_fd_exhausted_total accepts that failed for lack of file descriptors\n"
         "# TYPE crmd_http_accept_fd_exhausted_total counter\ncrmd_http_accept_fd_exhausted_total %llu\n"
+        "# HELP crmd_log_lines_dropped_total Log lines lost because stderr could not take them.\n"
         "# TYPE crmd_log_lines_dropped_total counter\ncrmd_log_lines_dropped_total %llu\n"
         "# HELP crmd_log_lines_suppressed_total repeated lines folded into a summary line\n"
         "# TYPE crmd_log_lines_suppressed_total counter\ncrmd_log_lines_suppressed_total %llu\n"
+        "# HELP process_cpu_seconds_total User and system CPU time of the process.\n"
         "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
+        "# HELP process_resident_memory_bytes Resident set size of the process.\n"
         "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n"
+        "# HELP process_start_time_seconds Start time of the process, in seconds since the epoch.\n"
         "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n",
         (unsigned long long)t.open, (unsigned long long)t.accepted, (unsigned long long)t.rejected,
         (unsigned long long)t.bad_requests, (unsigned long long)t.internal_errors,
@@ -178,6 +194,7 @@ static void write_cache(buf_t *b)
     redis_stats(&rs);
     buf_printf(
         b,
+        "# HELP crmd_cache_requests_total Cache lookups of the tiered cache, by result.\n"
         "# TYPE crmd_cache_requests_total counter\n"
         "crmd_cache_requests_total{result=\"l1_hit\"} %llu\n"
         "crmd_cache_requests_total{result=\"l2_hit\"} %llu\n"
@@ -185,13 +202,19 @@ static void write_cache(buf_t *b)
         "crmd_cache_requests_total{result=\"l2_error\"} %llu\n"
         "crmd_cache_requests_total{result=\"coalesced\"} %llu\n"
         "crmd_cache_requests_total{result=\"bypass\"} %llu\n"
+        "# HELP crmd_cache_fills_total Cache entries filled from PostgreSQL.\n"
         "# TYPE crmd_cache_fills_total counter\ncrmd_cache_fills_total %llu\n"
+        "# HELP crmd_redis_connected Threads whose Redis command connection is up.\n"
         "# TYPE crmd_redis_connected gauge\ncrmd_redis_connected %u\n"
+        "# HELP crmd_redis_clients Threads with a Redis client.\n"
         "# TYPE crmd_redis_clients gauge\ncrmd_redis_clients %u\n"
+        "# HELP crmd_redis_commands_total Redis commands issued.\n"
         "# TYPE crmd_redis_commands_total counter\ncrmd_redis_commands_total %llu\n"
+        "# HELP crmd_redis_errors_total Redis commands that failed, by kind.\n"
         "# TYPE crmd_redis_errors_total counter\n"
         "crmd_redis_errors_total{kind=\"reply\"} %llu\ncrmd_redis_errors_total{kind=\"timeout\"} %llu\n"
         "crmd_redis_errors_total{kind=\"unavailable\"} %llu\n"
+        "# HELP crmd_redis_reconnects_total Redis connections restored after a loss.\n"
         "# TYPE crmd_redis_reconnects_total counter\ncrmd_redis_reconnects_total %llu\n",
         (unsigned long long)k.l1_hits, (unsigned long long)k.l2_hits, (unsigned long long)k.l2_misses,
         (unsigned long long)k.l2_errors, (unsigned long long)k.coalesced, (unsigned long long)k.bypasses,
@@ -206,6 +229,7 @@ static void write_cache(buf_t *b)
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
         cache_stats(c, (enum cache_tier)t, &st[t]);
     for (size_t m = 0; m < ARRAY_LEN(names); m++) {
+        buf_printf(b, "# HELP crmd_cache_%s_total In-process cache %s, by class.\n", names[m], names[m]);
         buf_printf(b, "# TYPE crmd_cache_%s_total counter\n", names[m]);
         for (int t = 0; t < CACHE_TIER_COUNT; t++) {
             uint64_t v = m == 0   ? st[t].hits
@@ -217,11 +241,13 @@ static void write_cache(buf_t *b)
                        cache_tier_name((enum cache_tier)t), (unsigned long long)v);
         }
     }
-    buf_append_lit(b, "# TYPE crmd_cache_entries gauge\n");
+    buf_append_lit(b, "# HELP crmd_cache_entries Entries in the in-process cache, by class.\n"
+                      "# TYPE crmd_cache_entries gauge\n");
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
         buf_printf(b, "crmd_cache_entries{tier=\"l1\",class=\"%s\"} %llu\n",
                    cache_tier_name((enum cache_tier)t), (unsigned long long)st[t].entries);
-    buf_append_lit(b, "# TYPE crmd_cache_bytes gauge\n");
+    buf_append_lit(b, "# HELP crmd_cache_bytes Bytes held by the in-process cache, by class.\n"
+                      "# TYPE crmd_cache_bytes gauge\n");
     for (int t = 0; t < CACHE_TIER_COUNT; t++)
         buf_printf(b, "crmd_cache_bytes{tier=\"l1\",class=\"%s\"} %llu\n",
                    cache_tier_name((enum cache_tier)t), (unsigned long long)st[t].bytes);
@@ -233,10 +259,15 @@ static void write_ratelimit(buf_t *b)
     rl_stats(&st);
     buf_printf(
         b,
+        "# HELP crmd_ratelimit_allowed_total Requests the rate limiter admitted.\n"
         "# TYPE crmd_ratelimit_allowed_total counter\ncrmd_ratelimit_allowed_total %llu\n"
+        "# HELP crmd_ratelimit_whitelisted_total Requests from whitelisted addresses (no limit applied).\n"
         "# TYPE crmd_ratelimit_whitelisted_total counter\ncrmd_ratelimit_whitelisted_total %llu\n"
+        "# HELP crmd_ratelimit_local_fallback_total Limit decisions made without Redis, on local buckets.\n"
         "# TYPE crmd_ratelimit_local_fallback_total counter\ncrmd_ratelimit_local_fallback_total %llu\n"
+        "# HELP crmd_ratelimit_redis_commands_total Redis commands the rate limiter sent.\n"
         "# TYPE crmd_ratelimit_redis_commands_total counter\ncrmd_ratelimit_redis_commands_total %llu\n"
+        "# HELP crmd_ratelimit_rejected_total Requests refused with 429, by class.\n"
         "# TYPE crmd_ratelimit_rejected_total counter\n",
         (unsigned long long)st.allowed, (unsigned long long)st.whitelisted,
         (unsigned long long)st.redis_fallback, (unsigned long long)st.redis_commands);
