@@ -13,7 +13,7 @@
 
 config_t g_config;
 
-enum opt_type { OPT_INT, OPT_I64, OPT_STR, OPT_ADDR, OPT_CPUS, OPT_LEVEL, OPT_RATE };
+enum opt_type { OPT_INT, OPT_I64, OPT_STR, OPT_ADDR, OPT_CPUS, OPT_LEVEL, OPT_RATE, OPT_ONOFF };
 
 typedef struct {
     const char *flag; /* without the leading "--" */
@@ -66,6 +66,8 @@ static const opt_t opts[] = {
      "highest cost estimate of a GraphQL query (fields x page sizes)", false},
     {"graphql-introspection", "GRAPHQL_INTROSPECTION", OPT_INT, OFF(graphql_introspection), "1", 0, 1,
      "1: __schema and __type answer; 0: refused", false},
+    {"db-prepared", "DB_PREPARED", OPT_ONOFF, OFF(db_prepared), "on", 0, 0,
+     "off: unnamed statements only and no startup options, for PgBouncer in transaction pooling mode", false},
     {"db-pool-size", "DB_POOL_SIZE", OPT_INT, OFF(db_pool_size), "4", 1, 256,
      "PostgreSQL connections per reactor thread", false},
     {"statement-timeout", "STATEMENT_TIMEOUT_MS", OPT_INT, OFF(statement_timeout_ms), "5000", 0, 3600000,
@@ -267,6 +269,16 @@ static bool set_opt(config_t *c, const opt_t *o, const char *v, const char *sour
     case OPT_CPUS:
         if (!parse_cpus(v, c)) {
             snprintf(err, errlen, "%s: bad CPU list '%s' (want e.g. 0-3,6)", source, v);
+            return false;
+        }
+        return true;
+    case OPT_ONOFF:
+        if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+            *(int *)p = 1;
+        } else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0 || strcmp(v, "false") == 0) {
+            *(int *)p = 0;
+        } else {
+            snprintf(err, errlen, "%s: '%s' is not on or off", source, v);
             return false;
         }
         return true;
@@ -480,6 +492,7 @@ static bool same_value(const opt_t *o, const config_t *a, const config_t *b)
     switch (o->type) {
     case OPT_INT:
     case OPT_LEVEL:
+    case OPT_ONOFF:
         return *(const int *)pa == *(const int *)pb;
     case OPT_I64:
         return *(const int64_t *)pa == *(const int64_t *)pb;
@@ -520,6 +533,7 @@ void config_apply(config_t *c, const config_t *next, char *applied, size_t an, c
         switch (o->type) {
         case OPT_INT:
         case OPT_LEVEL:
+        case OPT_ONOFF:
             __atomic_store_n((int *)dst, *(const int *)src, __ATOMIC_RELAXED);
             break;
         case OPT_I64:

@@ -38,6 +38,7 @@ typedef struct config {
     int graphql_max_cost;      /* highest cost estimate a GraphQL query may have */
     int graphql_introspection; /* 0: __schema and __type are refused */
     int db_pool_size;          /* connections per reactor thread */
+    int db_prepared;           /* 0: unnamed statements only, no startup options (PgBouncer) */
     int statement_timeout_ms;
     int gzip_level;
     int cache_mb;

@@ -462,8 +462,11 @@ static bool conn_send(db_pool_t *p, db_conn_t *c, db_batch_t *b)
     for (int i = 0; i < b->nqueries; i++) {
         db_stmt_t id = b->stmts[i];
         b->prepares[i] = 0;
-        if (b->oneoff[i]) {
-            if (!PQsendQueryParams(c->pg, b->oneoff[i], b->nparams[i], NULL, b->values[i], NULL, NULL, 0))
+        /* without prepared statements (PgBouncer in transaction mode hands each transaction
+         * to any server connection) every statement is sent whole, as an unnamed one */
+        const char *whole = b->oneoff[i] ? b->oneoff[i] : !p->cfg->db_prepared ? db_stmt_sql(id) : NULL;
+        if (whole) {
+            if (!PQsendQueryParams(c->pg, whole, b->nparams[i], NULL, b->values[i], NULL, NULL, 0))
                 return false;
             sq->seq[sq->len++] = (uint8_t)(SEQ_QUERY | i);
             continue;
@@ -776,12 +779,16 @@ int db_pool_start(reactor_t *r, const config_t *cfg)
         p->breaker_open = true;
         return -1;
     }
-    snprintf(p->conninfo_options, sizeof(p->conninfo_options),
-             /* generic plans: the list queries take LIMIT and keyset bounds as parameters, and
-              * re-planning them per call cost more than running them (measured 2.3x on deals) */
-             "-c statement_timeout=%d -c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 "
-             "-c plan_cache_mode=force_generic_plan",
-             cfg->statement_timeout_ms);
+    /* PgBouncer refuses startup options: behind it the session settings below belong in its
+     * connect_query (dev/stack pgbouncer-up does that); an empty value sends none */
+    p->conninfo_options[0] = '\0';
+    if (cfg->db_prepared)
+        snprintf(p->conninfo_options, sizeof(p->conninfo_options),
+                 /* generic plans: the list queries take LIMIT and keyset bounds as parameters, and
+                  * re-planning them per call cost more than running them (measured 2.3x on deals) */
+                 "-c statement_timeout=%d -c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=1 "
+                 "-c plan_cache_mode=force_generic_plan",
+                 cfg->statement_timeout_ms);
     p->n = cfg->db_pool_size;
     p->conns = xcalloc((size_t)p->n, sizeof(db_conn_t));
     for (int i = 0; i < p->n; i++) {

@@ -108,6 +108,12 @@ class Server:
             e["RATE_LIMIT_WHITELIST"] = "127.0.0.0/8,::1"
         if env:
             e.update(env)
+        # test_pgbouncer reruns modules with their servers behind PgBouncer: the test database
+        # is reached through it (psql, migrate and seed still go direct)
+        via = os.environ.get("CRMD_SERVER_DATABASE_URL")
+        if via and DB and e.get("DATABASE_URL") == DB:
+            e["DATABASE_URL"] = via
+            e["DB_PREPARED"] = "off"
         cmd = [CRMD, "serve", "--listen", "127.0.0.1:%d" % self.port,
                "--admin-listen", "127.0.0.1:%d" % self.admin_port, "--threads", str(threads)] + list(args)
         self.log = open(self.log_path, "wb")
