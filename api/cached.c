@@ -350,15 +350,20 @@ static bool fill_capture(http_ctx_t *ctx, int status, const char *content_type)
     f->waiters = NULL;
     if (status != 200 || !ctx->resp || !content_type || !tcache_l1() || ctx->no_store) {
         /* nothing to share: each waiter asks for itself */
-        for (; w; w = w->next)
+        /* a waiter lives in its request's arena, which answering it may free: next first */
+        for (waiter_t *next; w; w = next) {
+            next = w->next;
             f->fn(w->ctx, w->auth);
+        }
         return false;
     }
     tl_counters->fills++;
     cache_entry_t *e = make_entry(ctx, f, content_type);
     tcache_put(&f->r, e);
-    for (; w; w = w->next)
+    for (waiter_t *next; w; w = next) {
+        next = w->next;
         respond_entry(w->ctx, e, "HIT", "coalesced");
+    }
     respond_entry(ctx, e, f->r.bypass ? "BYPASS" : "MISS", f->r.bypass ? "bypass" : "miss");
     cache_release(e);
     return true;
@@ -390,9 +395,12 @@ static void l2_looked_up(tcache_req_t *r, cache_entry_t *e, void *arg)
     tl_counters->l2_hits++;
     /* waiters that queued behind this lookup get the same entry */
     coalesce_unregister(&f->node);
-    for (waiter_t *w = f->waiters; w; w = w->next)
-        respond_entry(w->ctx, e, "HIT", "l2-hit");
+    waiter_t *w = f->waiters;
     f->waiters = NULL;
+    for (waiter_t *next; w; w = next) { /* a waiter lives in the arena its answer may free */
+        next = w->next;
+        respond_entry(w->ctx, e, "HIT", "l2-hit");
+    }
     respond_entry(f->ctx, e, "HIT", "l2-hit");
     cache_release(e);
 }
