@@ -1,5 +1,5 @@
 /*
- * crmd: dispatches to a subcommand (cmd/): serve (the default), migrate, seed, keys, help.
+ * crmd: dispatches to a subcommand (cmd/): serve (the default), worker, migrate, seed, keys, help.
  */
 #include "cmd/cmd.h"
 #include "core/config.h"
@@ -25,7 +25,11 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
-    } cmds[] = {{"serve", cmd_serve}, {"migrate", cmd_migrate}, {"seed", cmd_seed}, {"keys", cmd_keys}};
+    } cmds[] = {{"serve", cmd_serve},
+                {"worker", cmd_worker},
+                {"migrate", cmd_migrate},
+                {"seed", cmd_seed},
+                {"keys", cmd_keys}};
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (strcmp(cmd, cmds[i].name) == 0)
             return cmds[i].run(argc - first, argv + first);

@@ -3,6 +3,7 @@
 #include "api/rest/aggregates.h"
 #include "api/rest/batch.h"
 #include "api/rest/bulk.h"
+#include "api/rest/jobs.h"
 #include "api/ops/health.h"
 #include "api/rest/me.h"
 #include "api/ops/openapi.h"
@@ -20,6 +21,7 @@ void api_register_routes(router_t *rt)
     api_bulk_routes(rt);
     api_performance_routes(rt);
     api_batch_routes(rt);
+    api_jobs_routes(rt);
     gql_routes(rt);
     api_openapi_routes(rt); /* last: it describes the routes above */
 }

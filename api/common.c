@@ -669,3 +669,25 @@ void api_json_begin_data(http_ctx_t *ctx, json_writer_t *w)
     json_obj_begin(w);
     json_w_key(w, JSON_K("data"));
 }
+
+const char *api_idempotency_key(http_ctx_t *ctx, const char *user_id_s)
+{
+    http_str_t k = ctx->req.idempotency_key;
+    if (k.len == 0)
+        return NULL;
+    bool ok = k.len <= 255;
+    for (size_t i = 0; ok && i < k.len; i++)
+        ok = k.p[i] > 0x20 && k.p[i] < 0x7f;
+    if (!ok) {
+        api_respond_problem(ctx, 400, "invalid-idempotency-key",
+                            "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+        return "";
+    }
+    size_t ul = strlen(user_id_s);
+    char *scoped = arena_alloc(&ctx->arena, ul + 1 + k.len + 1);
+    memcpy(scoped, user_id_s, ul);
+    scoped[ul] = ':';
+    memcpy(scoped + ul + 1, k.p, k.len);
+    scoped[ul + 1 + k.len] = '\0';
+    return scoped;
+}

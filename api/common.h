@@ -141,6 +141,13 @@ bool api_media_type_is(http_str_t ct, const char *lower);
  * line and column) and returns NULL when the body cannot be used. */
 const json_value_t *api_json_body(http_ctx_t *ctx, const char *also_type);
 
+/*
+ * The request's Idempotency-Key (1..255 visible ASCII characters), scoped to the user who sent
+ * it ("<user_id>:<key>", in the arena): two users of one organization may pick the same key
+ * without one getting the other's replay. NULL when absent; "" after answering 400.
+ */
+const char *api_idempotency_key(http_ctx_t *ctx, const char *user_id_s);
+
 /* ---- responses ---- */
 
 /* Empties the response body and starts {"data": in it; the caller writes the value and closes

@@ -113,7 +113,7 @@ static api_route_info_t *infos[ROUTER_MAX_ROUTES * 2];
 static int ninfos;
 
 static void add_route(router_t *rt, http_method_t method, const char *pattern, api_route_info_t info,
-                      uint32_t flags, uint8_t route_class, const char *name)
+                      uint32_t flags, uint8_t route_class, const char *name, int64_t body_limit)
 {
     if (ninfos >= (int)ARRAY_LEN(infos))
         die("too many API routes");
@@ -127,6 +127,7 @@ static void add_route(router_t *rt, http_method_t method, const char *pattern, a
         .flags = flags,
         .route_class = route_class,
         .name = name,
+        .body_limit = body_limit,
         .data = p,
     };
     router_add(rt, &r);
@@ -135,14 +136,20 @@ static void add_route(router_t *rt, http_method_t method, const char *pattern, a
 void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
                uint8_t route_class, const char *name)
 {
-    add_route(rt, method, pattern, (api_route_info_t){.fn = fn}, flags, route_class, name);
+    add_route(rt, method, pattern, (api_route_info_t){.fn = fn}, flags, route_class, name, 0);
+}
+
+void api_route_limit(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,
+                     uint32_t flags, uint8_t route_class, const char *name, int64_t body_limit)
+{
+    add_route(rt, method, pattern, (api_route_info_t){.fn = fn}, flags, route_class, name, body_limit);
 }
 
 void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,
                       uint32_t flags, uint8_t route_class, const char *name, const api_cache_spec_t *spec)
 {
     add_route(rt, method, pattern, (api_route_info_t){.fn = fn, .cache = spec, .no_cache = spec == NULL},
-              flags, route_class, name);
+              flags, route_class, name, 0);
 }
 
 void api_routes_free(void)

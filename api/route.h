@@ -29,6 +29,10 @@ typedef struct api_route_info {
 void api_route(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn, uint32_t flags,
                uint8_t route_class, const char *name);
 
+/* api_route with its own request body limit in bytes (0: the server's --max-body). */
+void api_route_limit(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,
+                     uint32_t flags, uint8_t route_class, const char *name, int64_t body_limit);
+
 /* As api_route, for a GET whose responses are cached as spec says (spec must outlive the
  * router; NULL: never cached). */
 void api_route_cached(router_t *rt, http_method_t method, const char *pattern, api_handler_fn fn,

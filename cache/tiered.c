@@ -202,6 +202,21 @@ static void invalidate_l2(const char *tag, void (*done)(void *arg, int64_t n, bo
     redis_eval(&invalidate_script, 2, 4, argv, NULL, count_reply, c);
 }
 
+int tcache_invalidate_sync(redisContext *c, const char *tag)
+{
+    if (l1)
+        cache_invalidate_tag(l1, tag);
+    char vkey[256], zkey[256];
+    snprintf(vkey, sizeof(vkey), "crmd:v:%s", tag);
+    snprintf(zkey, sizeof(zkey), "crmd:z:%s", tag);
+    redisReply *r =
+        redisCommand(c, "EVAL %s 2 %s %s %s %s", invalidate_lua, vkey, zkey, INVALIDATE_CHANNEL, tag);
+    int ret = r && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (r)
+        freeReplyObject(r);
+    return ret;
+}
+
 void tcache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg)
 {
     if (l1)

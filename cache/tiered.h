@@ -27,6 +27,8 @@
 #include "core/buf.h"
 #include "core/reactor.h"
 
+#include <hiredis/hiredis.h>
+
 #define TCACHE_KEY_MAX 1024
 
 /* One request's entry: what it is keyed and tagged by, and what was read on the way. */
@@ -77,6 +79,11 @@ bool tcache_put(tcache_req_t *r, cache_entry_t *e);
 /* Drops every entry carrying tag in this L1, in L2 and on every other instance. Call before
  * answering the write that made them stale. */
 void tcache_invalidate(const char *tag);
+/* Invalidates tag from a thread that is not a reactor (job workers), over a blocking
+ * connection: this L1, then L2 and every instance's L1 in one script. 0, or -1 when Redis
+ * did not take it. */
+int tcache_invalidate_sync(redisContext *c, const char *tag);
+
 /* As tcache_invalidate; done(arg, n, ok) runs once Redis answered, n being the L2 entries
  * removed (ok false: Redis unavailable, L1 only; the tag is replayed later). */
 void tcache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bool ok), void *arg);

@@ -7,6 +7,9 @@
 
 /* Runs the server until drained (cmd/serve.c). */
 int cmd_serve(int argc, char **argv);
+/* Runs job executors (--workers N, default one per CPU) with only the admin listener, until
+ * drained (cmd/serve.c). */
+int cmd_worker(int argc, char **argv);
 /* Applies sql/migrations in order (cmd/migrate.c). */
 int cmd_migrate(int argc, char **argv);
 /* Loads demo data: --scale S (default 1), --keys-out PATH (cmd/seed.c). */

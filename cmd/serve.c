@@ -18,6 +18,8 @@
 #include "api/limit/limit.h"
 #include "api/route.h"
 #include "api/rest/writes.h"
+#include "api/jobs/handlers.h"
+#include "jobs/jobs.h"
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/config.h"
@@ -269,9 +271,35 @@ static int serve_until_stop(const sigset_t *sigs, int n, watchdog_t *wd)
     }
 }
 
-int cmd_serve(int argc, char **argv)
+/* Starts this process's job executors (serve --workers N, or crmd worker). */
+static int start_job_workers(int threads, const char *name)
 {
-    config_parse(&g_config, argc, argv, "serve");
+    jobs_worker_config_t jc = {
+        .threads = threads,
+        .lease_ms = (uint32_t)g_config.job_lease_ms,
+        .drain_ms = (uint32_t)g_config.drain_timeout_ms,
+        .keep_ms = (uint32_t)g_config.job_keep_s * 1000u,
+        .keep_count = (uint32_t)g_config.job_keep_count,
+        .schedules = g_config.job_schedules,
+        .name = name,
+        .thread_init = api_jobs_thread_init,
+        .thread_fini = api_jobs_thread_fini,
+    };
+    return jobs_worker_start(&jc);
+}
+
+/* serve, or (worker_mode) crmd worker: the same process without the public listener, one
+ * reactor for the admin listener (/metrics, health) and --workers executors. */
+static int serve_main(int argc, char **argv, bool worker_mode)
+{
+    config_parse(&g_config, argc, argv, worker_mode ? "worker" : "serve");
+    if (worker_mode) {
+        g_config.threads = 1;
+        if (g_config.workers <= 0) {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            g_config.workers = n > 0 ? (int)n : 1;
+        }
+    }
     const config_t *c = &g_config;
     notify_init();
     raise_nofile_limit();
@@ -291,6 +319,7 @@ int cmd_serve(int argc, char **argv)
         exit(2);
     }
     tcache_init((size_t)c->cache_mb << 20);
+    api_jobs_register();
     router_t *router = router_new();
     api_register_routes(router);
     router_t *admin_router = router_new();
@@ -304,7 +333,7 @@ int cmd_serve(int argc, char **argv)
     atomic_store(&running_workers, n);
     for (int i = 0; i < n; i++) {
         workers[i].index = i;
-        workers[i].router = router;
+        workers[i].router = worker_mode ? NULL : router;
         workers[i].admin_router = i == 0 ? admin_router : NULL;
         workers[i].init_result = 1;
         if (pthread_create(&workers[i].tid, NULL, worker_main, &workers[i]) != 0)
@@ -326,9 +355,20 @@ int cmd_serve(int argc, char **argv)
             pthread_join(workers[i].tid, NULL);
         return 1;
     }
+    if ((c->redis_url && *c->redis_url) || (c->redis_sentinels && *c->redis_sentinels))
+        jobs_monitor_start(); /* the queue's gauges in /metrics */
+    if (c->workers > 0 && start_job_workers(c->workers, worker_mode ? "worker" : "serve") != 0) {
+        log_error("job workers did not start; exiting");
+        atomic_store(&g_server_state, SERVER_DRAINING);
+        wake_all(n);
+        for (int i = 0; i < n; i++)
+            pthread_join(workers[i].tid, NULL);
+        return 1;
+    }
     atomic_store(&g_server_state, SERVER_READY);
-    log_fields(LOG_INFO, "listening", "listen", c->listen.text, "#threads", (int64_t)n, "version",
-               CRMD_VERSION, NULL);
+    log_fields(LOG_INFO, worker_mode ? "job worker running" : "listening", "listen",
+               worker_mode ? c->admin_listen.text : c->listen.text, "#threads", (int64_t)n, "#job_workers",
+               (int64_t)c->workers, "version", CRMD_VERSION, NULL);
 
     watchdog_t wd = {notify_watchdog_ms(), 0, -1};
     int sig = serve_until_stop(&sigs, n, &wd);
@@ -337,6 +377,8 @@ int cmd_serve(int argc, char **argv)
                (int64_t)c->drain_timeout_ms, NULL);
     atomic_store(&g_server_state, SERVER_DRAINING);
     wake_all(n);
+    /* running jobs get the drain timeout too (they run meanwhile with the HTTP drain) */
+    jobs_worker_stop();
 
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -368,10 +410,21 @@ int cmd_serve(int argc, char **argv)
     api_openapi_free();
     api_cache_free();
     tcache_free();
+    jobs_monitor_stop();
     redis_sentinel_stop();
     rl_config_free();
     http_cors_free();
     notify_close();
     config_free();
     return 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    return serve_main(argc, argv, false);
+}
+
+int cmd_worker(int argc, char **argv)
+{
+    return serve_main(argc, argv, true);
 }

@@ -113,12 +113,35 @@ static const opt_t opts[] = {
      "seconds: cap of the doubling block of repeat violators (0: no escalation)", true},
     {"rate-limit-lease", "RATE_LIMIT_LEASE", OPT_INT, OFF(rl_lease), "64", 1, 100000,
      "most tokens a thread leases from Redis at once", true},
+    {"workers", "WORKERS", OPT_INT, OFF(workers), "0", 0, 256,
+     "serve: job executor threads in the server process (never a reactor); 0: none", false},
+    {"job-lease", "JOB_LEASE_MS", OPT_INT, OFF(job_lease_ms), "30000", 500, 3600000,
+     "ms after which a job whose worker stopped renewing it is delivered again", false},
+    {"job-backoff", "JOB_BACKOFF_MS", OPT_INT, OFF(job_backoff_ms), "1000", 1, 3600000,
+     "ms: base of a failed job's retry delay, doubled per attempt with full jitter (capped at 1 h)", false},
+    {"job-keep", "JOB_KEEP_S", OPT_INT, OFF(job_keep_s), "86400", 1, 31536000,
+     "seconds finished jobs are kept for GET /api/jobs/{id} (dead jobs: 10x)", false},
+    {"job-keep-count", "JOB_KEEP_COUNT", OPT_INT, OFF(job_keep_count), "10000", 1, 10000000,
+     "most finished jobs kept (dead jobs: 10x)", false},
+    {"job-schedules", "JOB_SCHEDULES", OPT_STR, OFF(job_schedules),
+     "maintain_partitions=@daily;refresh_analytics=@every 5m", 0, 0,
+     "repeatable jobs: TYPE=SPEC;... with SPEC @every N[smhd], @hourly, @daily, @start or 5-field cron "
+     "(UTC); none: no schedules",
+     false},
+    {"archive-dir", "ARCHIVE_DIR", OPT_STR, OFF(archive_dir), "var/archive", 0, 0,
+     "folder for archived activity partitions (gzip CSV)", false},
+    {"partition-months-ahead", "PARTITION_MONTHS_AHEAD", OPT_INT, OFF(partition_months_ahead), "3", 1, 120,
+     "monthly activity partitions kept ready ahead of the current month", false},
+    {"partition-retention-months", "PARTITION_RETENTION_MONTHS", OPT_INT, OFF(partition_retention_months),
+     "0", 0, 1200,
+     "months of activities kept before maintain_partitions archives and drops them (0: keep all)", false},
 };
 
 void config_usage(FILE *out)
 {
-    fprintf(out, "usage: crmd [serve|migrate|seed|keys|help] [options]\n\n"
+    fprintf(out, "usage: crmd [serve|worker|migrate|seed|keys|help] [options]\n\n"
                  "  serve                 run the HTTP server (default)\n"
+                 "  worker                run job executors (--workers N) with only the admin listener\n"
                  "  migrate               apply sql/migrations to DATABASE_URL\n"
                  "  seed --scale S        load deterministic demo data (and demo API keys)\n"
                  "  keys create --org N --role admin|member | keys revoke PREFIX\n\n"

@@ -55,6 +55,16 @@ typedef struct config {
     const char *rl_expensive, *rl_bulk, *rl_ip, *rl_health;
     int rl_max_block_s; /* cap of the doubled block of repeat violators (0: no escalation) */
     int rl_lease;       /* most tokens a thread leases from Redis at once */
+    /* background jobs (jobs/, api/jobs/) */
+    int workers;                    /* serve: job executor threads in the server process (0: none) */
+    int job_lease_ms;               /* a delivered job not renewed for this long is delivered again */
+    int job_backoff_ms;             /* base of the retry backoff (doubled per attempt, full jitter) */
+    int job_keep_s;                 /* finished jobs are kept this long ... */
+    int job_keep_count;             /* ... and at most this many */
+    const char *job_schedules;      /* "type=SPEC;..." repeatable jobs */
+    const char *archive_dir;        /* where maintain_partitions writes archived partitions */
+    int partition_months_ahead;     /* activity partitions created ahead of the current month */
+    int partition_retention_months; /* months of activities kept before archiving (0: forever) */
 } config_t;
 
 /* The process-wide configuration, filled once by config_parse before threads start. */

@@ -1008,7 +1008,8 @@ int http_server_init(http_server_t *s, reactor_t *r, const router_t *router, con
     reactor_add_hook(r, closes_issue, s);
     r->on_wake = on_wake_hook;
     r->on_wake_arg = s;
-    int ret = http_server_listen(s, &cfg->listen, router, false);
+    /* no router: no public listener (crmd worker serves the admin listener alone) */
+    int ret = router ? http_server_listen(s, &cfg->listen, router, false) : 0;
     if (ret < 0)
         return ret;
     shards_add(&server_shards, s);

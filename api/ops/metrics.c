@@ -3,6 +3,7 @@
  * here on read, so scraping costs the scraper's thread a few microseconds per route and
  * nothing on the request path.
  */
+#include "jobs/jobs.h"
 #include "api/ops/metrics.h"
 #include "api/graphql/graphql.h"
 #include "api/cached.h"
@@ -322,6 +323,69 @@ static void write_graphql(buf_t *b)
     }
 }
 
+static void write_jobs(buf_t *b)
+{
+    jobs_snapshot_t s;
+    jobs_monitor_snapshot(&s);
+    buf_printf(b,
+               "# HELP crmd_jobs_monitor_up 1 when the last poll of the job queue's counts reached Redis.\n"
+               "# TYPE crmd_jobs_monitor_up gauge\ncrmd_jobs_monitor_up %d\n",
+               s.valid ? 1 : 0);
+    int n = jobs_type_count() < 16 ? jobs_type_count() : 16;
+    if (s.valid) {
+        buf_append_lit(b, "# HELP crmd_jobs Jobs kept in Redis (every instance's), by type and state.\n"
+                          "# TYPE crmd_jobs gauge\n");
+        for (int t = 0; t < s.ntypes; t++)
+            for (int k = 0; k < JOBS_STATES; k++)
+                buf_printf(b, "crmd_jobs{type=\"%s\",state=\"%s\"} %lld\n", jobs_type_name(t),
+                           jobs_state_names[k], (long long)s.t[t].states[k]);
+        buf_append_lit(
+            b, "# HELP crmd_jobs_queue_depth Jobs waiting for a worker (not yet delivered), by type.\n"
+               "# TYPE crmd_jobs_queue_depth gauge\n");
+        for (int t = 0; t < s.ntypes; t++)
+            buf_printf(b, "crmd_jobs_queue_depth{type=\"%s\"} %lld\n", jobs_type_name(t),
+                       (long long)s.t[t].depth);
+        buf_append_lit(b,
+                       "# HELP crmd_jobs_oldest_waiting_seconds Age of the oldest job waiting for a worker.\n"
+                       "# TYPE crmd_jobs_oldest_waiting_seconds gauge\n");
+        for (int t = 0; t < s.ntypes; t++)
+            buf_printf(b, "crmd_jobs_oldest_waiting_seconds{type=\"%s\"} %.3f\n", jobs_type_name(t),
+                       s.t[t].oldest_s);
+    }
+    jobs_worker_stats_t w;
+    jobs_worker_stats(&w);
+    buf_printf(
+        b,
+        "# HELP crmd_job_workers Job executor threads of this process.\n# TYPE crmd_job_workers gauge\n"
+        "crmd_job_workers %u\n"
+        "# HELP crmd_jobs_running Jobs this process's workers are running now.\n"
+        "# TYPE crmd_jobs_running gauge\ncrmd_jobs_running %u\n"
+        "# HELP crmd_jobs_reclaimed_total Jobs this process took over from a worker that stopped renewing "
+        "them.\n# TYPE crmd_jobs_reclaimed_total counter\ncrmd_jobs_reclaimed_total %llu\n",
+        w.threads, w.running, (unsigned long long)w.reclaimed);
+    static const char *const outcomes[JOB_OUTCOME_COUNT] = {"succeeded", "retry", "failed", "dead",
+                                                            "handback"};
+    buf_append_lit(
+        b, "# HELP crmd_jobs_processed_total Job runs of this process's workers, by type and outcome.\n"
+           "# TYPE crmd_jobs_processed_total counter\n");
+    for (int t = 0; t < n; t++) {
+        uint64_t o[JOB_OUTCOME_COUNT];
+        jobs_worker_outcomes(t, o);
+        for (int i = 0; i < JOB_OUTCOME_COUNT; i++)
+            buf_printf(b, "crmd_jobs_processed_total{type=\"%s\",outcome=\"%s\"} %llu\n", jobs_type_name(t),
+                       outcomes[i], (unsigned long long)o[i]);
+    }
+    buf_append_lit(b, "# HELP crmd_job_duration_seconds Job run time in this process's workers, by type.\n"
+                      "# TYPE crmd_job_duration_seconds histogram\n");
+    for (int t = 0; t < n; t++) {
+        hist_t h;
+        jobs_worker_duration(t, &h);
+        char labels[64];
+        snprintf(labels, sizeof(labels), "type=\"%s\"", jobs_type_name(t));
+        write_hist(b, "crmd_job_duration_seconds", labels, &h);
+    }
+}
+
 void api_metrics_write(buf_t *b)
 {
     write_process(b);
@@ -330,6 +394,7 @@ void api_metrics_write(buf_t *b)
     write_routes(b);
     write_db(b);
     write_graphql(b);
+    write_jobs(b);
 }
 
 static void metrics(http_ctx_t *ctx)

@@ -76,6 +76,18 @@ typedef struct route_doc {
     const char *errors;   /* the error statuses besides the common ones, e.g. "404,422" */
 } route_doc_t;
 
+#define JOB_SCHEMA                                                                                           \
+    "{'type':'object','properties':{'id':" STR ",'type':" STR ","                                            \
+    "'status':{'type':'string','enum':['queued','running','retrying','succeeded','failed','dead','"          \
+    "cancelled']},"                                                                                          \
+    "'priority':{'type':'string','enum':['high','normal']},'attempts':" INT ",'max_attempts':" INT ","       \
+    "'progress':{'type':'number','minimum':0,'maximum':1},'result':{},'error':{'type':['string','null']},"   \
+    "'created_at':" TS ",'run_at':" TSN ",'started_at':" TSN ",'finished_at':" TSN "}}"
+#define JOB_ACCEPTED                                                                                         \
+    "{'type':'object','properties':{'data':{'type':'object','properties':{'id':" STR ",'status':" STR "}}}}"
+#define JOB_ID_PARAM                                                                                         \
+    "{'name':'id','in':'path','required':true,'schema':{'type':'string','pattern':'^[0-9]+$'}}"
+
 /* clang-format off */
 static const route_doc_t route_docs[] = {
     {"GET /api/health", "operations", "Health from the last background probe; detailed with an admin key",
@@ -192,6 +204,29 @@ static const route_doc_t route_docs[] = {
      200,
      "{'type':'array','items':{'type':'object','properties':{'id':" STR ",'status':" INT ",'body':{}}}}",
      "422"},
+    {"POST /api/jobs", "jobs", "Queues a background job (Idempotency-Key: the same key gives the same job)", NULL,
+     "{'type':'object','additionalProperties':false,'required':['type'],'properties':{"
+       "'type':{'type':'string','enum':['import_companies','export_deals','refresh_analytics',"
+         "'maintain_partitions','noop']},"
+       "'payload':{'type':'object'},'priority':{'type':'string','enum':['high','normal']},'run_at':" TS "}}",
+     202, JOB_ACCEPTED, "403,413,422,503"},
+    {"GET /api/jobs/stats", "jobs", "Jobs of the caller's organization per type and state", NULL, NULL, 200,
+     "{'type':'object','properties':{'data':{'type':'object','additionalProperties':{'type':'object',"
+       "'properties':{'queued':" INT ",'running':" INT ",'retrying':" INT ",'succeeded':" INT ",'failed':" INT ","
+       "'dead':" INT ",'cancelled':" INT ",'avg_duration_ms':{'type':['number','null']}}}}}}",
+     "503"},
+    {"GET /api/jobs/{id}", "jobs", "A job of the caller's organization", JOB_ID_PARAM, NULL, 200,
+     "{'type':'object','properties':{'data':" JOB_SCHEMA "}}", "404,503"},
+    {"GET /api/jobs/{id}/result", "jobs",
+     "A succeeded job's stored result: an export's CSV (gzip when accepted) or an import's error list",
+     JOB_ID_PARAM, NULL, 200, "{'type':'string'}", "404,409,503"},
+    {"DELETE /api/jobs/{id}", "jobs", "Cancels a job that has not started", JOB_ID_PARAM, NULL, 200,
+     JOB_ACCEPTED, "404,409,503"},
+    {"POST /api/jobs/{id}/retry", "jobs", "Queues a dead or failed job again (admin)", JOB_ID_PARAM, NULL, 200,
+     JOB_ACCEPTED, "403,404,409,503"},
+    {"POST /api/import/companies", "jobs",
+     "Imports companies from a CSV (text/csv, header row of field names) or a JSON array, up to 50 MB", NULL,
+     "{'type':'array','items':{'type':'object'}}", 202, JOB_ACCEPTED, "400,413,415,503"},
     {"POST /api/performance/clear-cache", "operations",
      "Clears the caller's organization's cache entries on every instance (admin)", NULL,
      "{'type':'object','additionalProperties':false,'required':['scope'],'properties':{"

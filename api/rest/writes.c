@@ -186,29 +186,15 @@ static bool parse_target(wreq_t *w, bool has_id)
     return ok;
 }
 
-/* Idempotency-Key: 1..255 visible ASCII characters. */
+/* Idempotency-Key (api_idempotency_key) and the digest of the request it is bound to. */
 static bool parse_idempotency_key(wreq_t *w)
 {
     http_ctx_t *ctx = w->ctx;
-    http_str_t k = ctx->req.idempotency_key;
-    if (k.len == 0)
+    const char *scoped = api_idempotency_key(ctx, w->auth->user_id_s);
+    if (!scoped)
         return true;
-    bool ok = k.len <= 255;
-    for (size_t i = 0; ok && i < k.len; i++)
-        ok = k.p[i] > 0x20 && k.p[i] < 0x7f;
-    if (!ok) {
-        api_respond_problem(ctx, 400, "invalid-idempotency-key",
-                            "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+    if (!*scoped)
         return false;
-    }
-    /* a key belongs to the user who sent it: two users of one organization may pick the same
-     * key without one getting the other's replay */
-    size_t ul = strlen(w->auth->user_id_s);
-    char *scoped = arena_alloc(&ctx->arena, ul + 1 + k.len + 1);
-    memcpy(scoped, w->auth->user_id_s, ul);
-    scoped[ul] = ':';
-    memcpy(scoped + ul + 1, k.p, k.len);
-    scoped[ul + 1 + k.len] = '\0';
     w->key = scoped;
     sec_sha256_ctx_t st;
     uint8_t d[SEC_SHA256_BYTES];

@@ -92,7 +92,9 @@ def raise_nofile(n=65536):
 class Server:
     """A crmd process on a free loopback port; stderr (the JSON log) is captured."""
 
-    def __init__(self, *args, env=None, threads=1, log_level="info", wait=True, limits=False):
+    def __init__(self, *args, env=None, threads=1, log_level="info", wait=True, limits=False, command="serve"):
+        """command "worker" starts `crmd worker`: job executors and the admin listener only
+        (then self.port is the admin port)."""
         self.port = free_port()
         self.admin_port = free_port()
         self.log_path = os.path.join(BUILD, "test-logs", "crmd-%d.log" % self.port)
@@ -114,8 +116,12 @@ class Server:
         if via and DB and e.get("DATABASE_URL") == DB:
             e["DATABASE_URL"] = via
             e["DB_PREPARED"] = "off"
-        cmd = [CRMD, "serve", "--listen", "127.0.0.1:%d" % self.port,
-               "--admin-listen", "127.0.0.1:%d" % self.admin_port, "--threads", str(threads)] + list(args)
+        if command == "worker":
+            self.admin_port = self.port
+            cmd = [CRMD, "worker", "--admin-listen", "127.0.0.1:%d" % self.port] + list(args)
+        else:
+            cmd = [CRMD, command, "--listen", "127.0.0.1:%d" % self.port,
+                   "--admin-listen", "127.0.0.1:%d" % self.admin_port, "--threads", str(threads)] + list(args)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=e,
                                      preexec_fn=lambda: raise_nofile())
