@@ -44,9 +44,31 @@
 #include <string.h>
 #include <time.h>
 
-/* Helpers every script starts with. mv moves a job between states in the counts. */
+/* Helpers every script starts with. mv moves a job between states in the counts; the batch
+ * scripts use mvb and addb, which add up in D and write each count once (flush). */
 #define LUA_PRELUDE                                                                                          \
     "local P = 'crmd:jobs:'\n"                                                                               \
+    "local D = {}\n"                                                                                         \
+    "local function addb(org, field, n)\n"                                                                   \
+    "  local t = D[org]\n"                                                                                   \
+    "  if not t then t = {} D[org] = t end\n"                                                                \
+    "  t[field] = (t[field] or 0) + n\n"                                                                     \
+    "end\n"                                                                                                  \
+    "local function mvb(org, typ, from, to)\n"                                                               \
+    "  if from ~= '' then addb(org, typ .. '|' .. from, -1) end\n"                                           \
+    "  if to ~= '' then addb(org, typ .. '|' .. to, 1) end\n"                                                \
+    "end\n"                                                                                                  \
+    "local function flush()\n"                                                                               \
+    "  local all = {}\n"                                                                                     \
+    "  for org, t in pairs(D) do\n"                                                                          \
+    "    for f, n in pairs(t) do\n"                                                                          \
+    "      if n ~= 0 then redis.call('HINCRBY', P .. 'stats:' .. org, f, n) all[f] = (all[f] or 0) + n "     \
+    "end\n"                                                                                                  \
+    "    end\n"                                                                                              \
+    "  end\n"                                                                                                \
+    "  for f, n in pairs(all) do if n ~= 0 then redis.call('HINCRBY', P .. 'stats:all', f, n) end end\n"     \
+    "  D = {}\n"                                                                                             \
+    "end\n"                                                                                                  \
     "local function mv(org, typ, from, to)\n"                                                                \
     "  for _, h in ipairs({P .. 'stats:' .. org, P .. 'stats:all'}) do\n"                                    \
     "    if from ~= '' then redis.call('HINCRBY', h, typ .. '|' .. from, -1) end\n"                          \
@@ -78,7 +100,7 @@
     "    forget(z, id) end\n"                                                                                \
     "  local over = redis.call('ZCARD', z) - keep_n\n"                                                       \
     "  if over > 0 then\n"                                                                                   \
-    "    for _, id in ipairs(redis.call('ZRANGE', z, 0, math.min(over, 100) - 1)) do forget(z, id) end\n"    \
+    "    for _, id in ipairs(redis.call('ZRANGE', z, 0, math.min(over, 1000) - 1)) do forget(z, id) end\n"   \
     "  end\n"                                                                                                \
     "end\n"
 
@@ -99,67 +121,105 @@ static const char enqueue_lua[] =
                 "end\n"
                 "return {enqueue(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]), 1, 1}\n";
 
-/* ARGV: id sid consumer now -> nil (skip: ack the entry) or {type, org, payload, attempts,
- * max_attempts} */
-static const char start_lua[] = LUA_PRELUDE
-    "local k = P .. 'job:' .. ARGV[1]\n"
-    "local j = redis.call('HMGET', k, 'status', 'sid', 'type', 'org', 'payload', 'max_attempts')\n"
-    "local st = j[1]\n"
-    "if not st or j[2] ~= ARGV[2] or (st ~= 'queued' and st ~= 'retrying' and st ~= 'running') then\n"
-    "  return false end\n"
-    "local n = redis.call('HINCRBY', k, 'attempts', 1)\n"
-    "redis.call('HSET', k, 'status', 'running', 'started_at', ARGV[4], 'worker', ARGV[3])\n"
-    "if st ~= 'running' then mv(j[4], j[3], st, 'running') end\n"
-    "return {j[3], j[4], j[5], tostring(n), j[6]}\n";
+/* Marks a delivered entry's job running and appends {stream, sid, id, type, org, payload,
+ * attempts, max_attempts} to out; a cancelled job or a stale entry (the job was queued again
+ * under a new entry) is acked and skipped. */
+#define LUA_START                                                                                            \
+    "local function start(stream, sid, id, consumer, now, out)\n"                                            \
+    "  local k = P .. 'job:' .. id\n"                                                                        \
+    "  local j = redis.call('HMGET', k, 'status', 'sid', 'type', 'org', 'payload', 'max_attempts')\n"        \
+    "  local st = j[1]\n"                                                                                    \
+    "  if not st or j[2] ~= sid or (st ~= 'queued' and st ~= 'retrying' and st ~= 'running') then\n"         \
+    "    redis.call('XACK', stream, 'crmd', sid)\n"                                                          \
+    "    redis.call('XDEL', stream, sid)\n"                                                                  \
+    "    return\n"                                                                                           \
+    "  end\n"                                                                                                \
+    "  local n = redis.call('HINCRBY', k, 'attempts', 1)\n"                                                  \
+    "  redis.call('HSET', k, 'status', 'running', 'started_at', now, 'worker', consumer)\n"                  \
+    "  if st ~= 'running' then mvb(j[4], j[3], st, 'running') end\n"                                         \
+    "  for _, v in ipairs({stream, sid, id, j[3], j[4], j[5], tostring(n), j[6]}) do out[#out + 1] = v "     \
+    "end\n"                                                                                                  \
+    "end\n"
 
-/* ARGV: id sid stream outcome result error now backoff_ms keep_ms keep_n
- * outcome: succeeded | failed | retry | dead | handback (a started job, re-queued without counting
- * the attempt) | release (an entry held but not started, re-queued) | skip (just ack) -> 1
- * applied, 0 the job was no longer ours (its lease went to another worker, or it was cancelled) */
+/* Reads and starts new entries in one round trip. ARGV: consumer now max, then stream count
+ * pairs in priority order (at most max jobs in all) -> the started jobs, 8 values each (see
+ * start) */
+static const char fetch_lua[] = LUA_PRELUDE LUA_START
+    "local out, left = {}, tonumber(ARGV[3])\n"
+    "for i = 4, #ARGV, 2 do\n"
+    "  if left <= 0 then break end\n"
+    "  local r = redis.call('XREADGROUP', 'GROUP', 'crmd', ARGV[1], 'COUNT', math.min(left, tonumber(ARGV[i "
+    "+ 1])),\n"
+    "                       'STREAMS', ARGV[i], '>')\n"
+    "  if r then\n"
+    "    for _, e in ipairs(r[1][2]) do\n"
+    "      left = left - 1\n"
+    "      local f = e[2]\n"
+    "      if f and f[1] == 'id' then start(ARGV[i], e[1], f[2], ARGV[1], ARGV[2], out)\n"
+    "      else redis.call('XACK', ARGV[i], 'crmd', e[1]) redis.call('XDEL', ARGV[i], e[1]) end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "flush()\n"
+    "return out\n";
+
+/* Starts entries delivered otherwise (a blocking read, XAUTOCLAIM). ARGV: consumer now, then
+ * stream sid id triples -> as fetch */
+static const char start_lua[] = LUA_PRELUDE LUA_START
+    "local out = {}\n"
+    "for i = 3, #ARGV, 3 do start(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[1], ARGV[2], out) end\n"
+    "flush()\n"
+    "return out\n";
+
+/* Records outcomes. ARGV: now keep_ms keep_n, then 7 values per job: id sid stream outcome
+ * result error backoff_ms. outcome: succeeded | failed | retry | dead | handback (queued again
+ * without counting the attempt: a drain, or a job held but not started). -> per job 1 applied,
+ * 0 the job was no longer ours (its lease went to another worker, or it was cancelled) */
 static const char finish_lua[] = LUA_PRELUDE
-    "local id, sid, now = ARGV[1], ARGV[2], tonumber(ARGV[7])\n"
-    "local k = P .. 'job:' .. id\n"
-    "redis.call('XACK', ARGV[3], 'crmd', sid)\n"
-    "redis.call('XDEL', ARGV[3], sid)\n"
-    "local j = redis.call('HMGET', k, 'status', 'sid', 'type', 'org', 'started_at', 'priority')\n"
-    "if ARGV[4] == 'release' then\n"
-    "  if (j[1] == 'queued' or j[1] == 'retrying') and j[2] == sid then push(id, j[3], j[6]) return 1 end\n"
-    "  return 0\n"
+    "local now, keep_ms, keep_n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local res, acks, trim_done, trim_dead = {}, {}, false, false\n"
+    "for i = 4, #ARGV, 7 do\n"
+    "  local id, sid, stream, out = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]\n"
+    "  local k = P .. 'job:' .. id\n"
+    "  acks[stream] = acks[stream] or {}\n"
+    "  table.insert(acks[stream], sid)\n"
+    "  local j = redis.call('HMGET', k, 'status', 'sid', 'type', 'org', 'started_at', 'priority', 'error')\n"
+    "  if j[1] ~= 'running' or j[2] ~= sid then\n"
+    "    res[#res + 1] = 0\n"
+    "  else\n"
+    "    res[#res + 1] = 1\n"
+    "    local typ, org, err = j[3], j[4], ARGV[i + 5]\n"
+    "    if out == 'retry' then\n"
+    "      local at = now + tonumber(ARGV[i + 6])\n"
+    "      redis.call('HSET', k, 'status', 'retrying', 'run_at', at, 'error', err)\n"
+    "      redis.call('ZADD', P .. 'delayed', at, id)\n"
+    "      mvb(org, typ, 'running', 'retrying')\n"
+    "    elseif out == 'handback' then\n"
+    "      redis.call('HINCRBY', k, 'attempts', -1)\n"
+    "      redis.call('HSET', k, 'status', 'queued')\n"
+    "      mvb(org, typ, 'running', 'queued')\n"
+    "      push(id, typ, j[6])\n"
+    "    else\n"
+    "      if out == 'succeeded' then\n"
+    "        redis.call('HSET', k, 'status', out, 'finished_at', now, 'progress', '1', 'result', ARGV[i + "
+    "4])\n"
+    "        if j[7] then redis.call('HDEL', k, 'error') end\n"
+    "      else\n"
+    "        redis.call('HSET', k, 'status', out, 'finished_at', now, 'result', ARGV[i + 4], 'error', err)\n"
+    "      end\n"
+    "      mvb(org, typ, 'running', out)\n"
+    "      addb(org, typ .. '|dur_ms', now - tonumber(j[5] or now))\n"
+    "      addb(org, typ .. '|dur_n', 1)\n"
+    "      if out == 'dead' then redis.call('ZADD', P .. 'dead', now, id) trim_dead = true\n"
+    "      else redis.call('ZADD', P .. 'done', now, id) trim_done = true end\n"
+    "    end\n"
+    "  end\n"
     "end\n"
-    "if j[1] ~= 'running' or j[2] ~= sid then return 0 end\n"
-    "local typ, org, out = j[3], j[4], ARGV[4]\n"
-    "if ARGV[6] ~= '' then redis.call('HSET', k, 'error', ARGV[6]) end\n"
-    "if out == 'retry' then\n"
-    "  redis.call('HSET', k, 'status', 'retrying', 'run_at', now + tonumber(ARGV[8]))\n"
-    "  redis.call('ZADD', P .. 'delayed', now + tonumber(ARGV[8]), id)\n"
-    "  mv(org, typ, 'running', 'retrying')\n"
-    "  return 1\n"
-    "end\n"
-    "if out == 'handback' then\n"
-    "  redis.call('HINCRBY', k, 'attempts', -1)\n"
-    "  redis.call('HSET', k, 'status', 'queued')\n"
-    "  mv(org, typ, 'running', 'queued')\n"
-    "  push(id, typ, j[6])\n"
-    "  return 1\n"
-    "end\n"
-    "redis.call('HSET', k, 'status', out, 'finished_at', now)\n"
-    "if ARGV[5] ~= '' then redis.call('HSET', k, 'result', ARGV[5]) end\n"
-    "if out == 'succeeded' then redis.call('HSET', k, 'progress', '1') redis.call('HDEL', k, 'error') end\n"
-    "mv(org, typ, 'running', out)\n"
-    "local d = now - tonumber(j[5] or now)\n"
-    "for _, h in ipairs({P .. 'stats:' .. org, P .. 'stats:all'}) do\n"
-    "  redis.call('HINCRBY', h, typ .. '|dur_ms', d)\n"
-    "  redis.call('HINCRBY', h, typ .. '|dur_n', 1)\n"
-    "end\n"
-    "local keep_ms, keep_n = tonumber(ARGV[9]), tonumber(ARGV[10])\n"
-    "if out == 'dead' then\n"
-    "  redis.call('ZADD', P .. 'dead', now, id)\n"
-    "  trim(P .. 'dead', now, keep_ms * 10, keep_n * 10)\n"
-    "else\n"
-    "  redis.call('ZADD', P .. 'done', now, id)\n"
-    "  trim(P .. 'done', now, keep_ms, keep_n)\n"
-    "end\n"
-    "return 1\n";
+    "for stream, sids in pairs(acks) do redis.call('XACK', stream, 'crmd', unpack(sids)) end\n"
+    "flush()\n"
+    "if trim_done then trim(P .. 'done', now, keep_ms, keep_n) end\n"
+    "if trim_dead then trim(P .. 'dead', now, keep_ms * 10, keep_n * 10) end\n"
+    "return res\n";
 
 /* ARGV: now limit -> {moved, next due ms or -1} */
 static const char promote_lua[] =
@@ -229,10 +289,11 @@ static pthread_once_t scripts_once = PTHREAD_ONCE_INIT;
 static void scripts_init(void)
 {
     static const char *const src[JOBS_SCRIPT_COUNT] = {
-        [JOBS_SCRIPT_ENQUEUE] = enqueue_lua,   [JOBS_SCRIPT_START] = start_lua,
-        [JOBS_SCRIPT_FINISH] = finish_lua,     [JOBS_SCRIPT_PROMOTE] = promote_lua,
-        [JOBS_SCRIPT_CANCEL] = cancel_lua,     [JOBS_SCRIPT_RETRY] = retry_lua,
-        [JOBS_SCRIPT_SCHEDULE] = schedule_lua, [JOBS_SCRIPT_RENEW] = renew_lua,
+        [JOBS_SCRIPT_ENQUEUE] = enqueue_lua, [JOBS_SCRIPT_FETCH] = fetch_lua,
+        [JOBS_SCRIPT_START] = start_lua,     [JOBS_SCRIPT_FINISH] = finish_lua,
+        [JOBS_SCRIPT_PROMOTE] = promote_lua, [JOBS_SCRIPT_CANCEL] = cancel_lua,
+        [JOBS_SCRIPT_RETRY] = retry_lua,     [JOBS_SCRIPT_SCHEDULE] = schedule_lua,
+        [JOBS_SCRIPT_RENEW] = renew_lua,
     };
     for (int i = 0; i < JOBS_SCRIPT_COUNT; i++)
         redis_script_init(&scripts[i], src[i]);
@@ -279,10 +340,8 @@ redisReply *jobs_eval_sync(redisContext *c, enum jobs_script which, int argc, co
                            const size_t *argvlen)
 {
     const redis_script_t *s = jobs_script(which);
-    const char *av[64];
-    size_t al[64];
-    if (argc > 60)
-        return NULL;
+    const char **av = xmalloc(sizeof(*av) * (size_t)(argc + 3));
+    size_t *al = xmalloc(sizeof(*al) * (size_t)(argc + 3));
     av[0] = "EVALSHA";
     al[0] = 7;
     av[1] = s->sha;
@@ -302,6 +361,8 @@ redisReply *jobs_eval_sync(redisContext *c, enum jobs_script which, int argc, co
         al[1] = s->len;
         r = redisCommandArgv(c, argc + 3, av, al);
     }
+    free(av);
+    free(al);
     return r;
 }
 

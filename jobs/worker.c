@@ -1,23 +1,24 @@
 /*
- * Job workers: one fetcher thread and N executor threads per process, each with its own
- * blocking Redis connection (none of them is a reactor, so blocking is right here).
+ * Job workers: per process one fetcher thread, one completer thread and N executor threads,
+ * each with its own blocking Redis connection (none of them is a reactor, so blocking is right
+ * here). Redis round trips are per batch, not per job:
  *
  * The fetcher owns the traffic that concerns the whole process. Each turn it
  *   - fires due schedules (jobs/schedule.h) and moves due delayed jobs into their streams;
  *   - reclaims, with XAUTOCLAIM, entries whose consumer stopped renewing them (a dead worker);
  *   - renews the leases of every entry this process holds, with one script;
- *   - reads new entries for the free executors: high priority first, then normal, each
- *     stream only while its job type is under its concurrency, and when there is nothing it
- *     blocks in one XREADGROUP over every stream (woken the moment a job is added).
- * Executors take held entries (high priority first, then oldest, skipping types at their
- * concurrency), mark the job running (one script, which also skips cancelled jobs and stale
- * entries), run the handler and record the outcome (one script: ack, state, retry backoff,
- * trimming). A job's consumer is the process, so any thread of it may ack.
+ *   - reads and starts new jobs for the free executors in one script (XREADGROUP inside it):
+ *     high priority first, then normal, each stream at most what its job type's concurrency
+ *     leaves; when there is nothing it blocks in one XREADGROUP over every stream (woken the
+ *     moment a job is added) and starts what that returns.
+ * Executors take started jobs (high priority first, then oldest), run the handler and hand
+ * the outcome to the completer, which records every outcome waiting in one script (ack, state,
+ * retry backoff, trimming). A job's consumer is the process, so any thread of it may ack.
  *
- * Drain (jobs_worker_stop): no new reads; entries held but not started are handed back at
- * once (a new stream entry another worker can take now); running handlers see job_stopping()
- * and may hand back; after drain_ms the rest stay in the group's pending list and are
- * reclaimed by another worker once their lease runs out.
+ * Drain (jobs_worker_stop): no new reads; jobs held but not begun are handed back at once (a
+ * new stream entry another worker can take now, the attempt not counted); running handlers
+ * see job_stopping() and may hand back; after drain_ms the rest stay in the group's pending
+ * list and are reclaimed by another worker once their lease runs out.
  */
 #include "jobs/jobs.h"
 #include "jobs/queue.h"
@@ -61,7 +62,25 @@ typedef struct {
     uint64_t seq; /* fetch order */
     char sid[SID_MAX];
     char id[JOBS_ID_MAX];
+    /* the started job */
+    int64_t org_id;
+    char *payload;
+    size_t payload_len;
+    int attempt, max_attempts;
 } held_t;
+
+/* An outcome waiting for the completer. */
+typedef struct done {
+    struct done *next;
+    int type, prio;
+    char sid[SID_MAX];
+    char id[JOBS_ID_MAX];
+    const char *outcome;
+    char *result;
+    size_t result_len;
+    char error[512];
+    uint64_t backoff_ms;
+} done_t;
 
 static struct {
     jobs_worker_config_t cfg;
@@ -73,7 +92,11 @@ static struct {
     uint64_t seq;
     _Atomic bool stopping;
     _Atomic bool started;
-    pthread_t fetcher;
+    pthread_t fetcher, completer;
+    pthread_cond_t done_cond; /* outcomes queued, or the executors ended */
+    done_t *done_head, **done_tail;
+    int done_count;
+    bool completer_stop;
     pthread_t *execs;
     _Atomic int execs_alive;
     schedule_t sched[SCHEDULES_MAX];
@@ -174,20 +197,29 @@ static redisContext *connect_retry(const char *who, bool give_up_when_stopping)
 
 /* ---- held entries (under W.lock) ---- */
 
-static held_t *held_add(int type, int prio, const char *sid, const char *id)
+/* Holds a job the fetcher started (from a fetch or start script reply, 8 values at r[i]). */
+static held_t *held_add_started(int type, int prio, const redisReply *const *v)
 {
     for (int i = 0; i < HELD_MAX; i++) {
         held_t *h = &W.held[i];
         if (h->used)
             continue;
-        /* an entry delivered twice (reclaimed from ourselves) is held once */
         memset(h, 0, sizeof(*h));
         h->used = true;
         h->type = type;
         h->prio = prio;
         h->seq = ++W.seq;
-        snprintf(h->sid, sizeof(h->sid), "%s", sid);
-        snprintf(h->id, sizeof(h->id), "%s", id);
+        snprintf(h->sid, sizeof(h->sid), "%s", v[1]->str);
+        snprintf(h->id, sizeof(h->id), "%s", v[2]->str);
+        h->org_id = strtoll(v[4]->str, NULL, 10);
+        h->payload = xmalloc(v[5]->len + 1);
+        memcpy(h->payload, v[5]->str, v[5]->len);
+        h->payload[v[5]->len] = '\0';
+        h->payload_len = v[5]->len;
+        h->attempt = atoi(v[6]->str);
+        h->max_attempts = v[7]->type == REDIS_REPLY_STRING ? atoi(v[7]->str) : 0;
+        if (h->max_attempts < 1)
+            h->max_attempts = JOBS_MAX_ATTEMPTS;
         W.nheld++;
         types[type].held++;
         return h;
@@ -205,6 +237,8 @@ static bool held_has(int type, const char *sid)
 
 static void held_remove(held_t *h)
 {
+    free(h->payload);
+    h->payload = NULL;
     types[h->type].held--;
     if (h->running)
         types[h->type].running--;
@@ -219,7 +253,16 @@ static bool type_has_room(int t, bool for_fetch)
     return (for_fetch ? types[t].held : types[t].running) < types[t].concurrency;
 }
 
-/* The next entry an executor may start: high priority first, then fetch order. */
+/* How many more jobs of type t the fetcher may take now, out of free slots. */
+static int type_room(int t, int free_slots)
+{
+    if (!types[t].concurrency)
+        return free_slots;
+    int room = types[t].concurrency - types[t].held;
+    return room < free_slots ? room : free_slots;
+}
+
+/* The next job an executor may run: high priority first, then fetch order. */
 static held_t *pick_runnable(void)
 {
     held_t *best = NULL;
@@ -233,12 +276,129 @@ static held_t *pick_runnable(void)
     return best;
 }
 
+/* ---- outcomes, recorded by the completer ---- */
+
+static void done_push(done_t *d)
+{
+    pthread_mutex_lock(&W.lock);
+    d->next = NULL;
+    *W.done_tail = d;
+    W.done_tail = &d->next;
+    W.done_count++;
+    pthread_cond_signal(&W.done_cond);
+    pthread_mutex_unlock(&W.lock);
+}
+
+static done_t *done_new(const held_t *h, const char *outcome)
+{
+    done_t *d = xcalloc(1, sizeof(*d));
+    d->type = h->type;
+    d->prio = h->prio;
+    memcpy(d->sid, h->sid, sizeof(d->sid));
+    memcpy(d->id, h->id, sizeof(d->id));
+    d->outcome = outcome;
+    return d;
+}
+
+#define FINISH_BATCH 64
+
+/* Records a batch of outcomes; false when the connection failed (the caller reconnects and
+ * sends the same batch again: recording an outcome twice is refused by the script, since the
+ * job is no longer running under that entry). */
+static bool finish_batch(redisContext *c, done_t **batch, int n)
+{
+    const char **argv = xmalloc(sizeof(*argv) * (size_t)(3 + 7 * n));
+    size_t *lens = xmalloc(sizeof(*lens) * (size_t)(3 + 7 * n));
+    char(*streams)[96] = xmalloc(sizeof(*streams) * (size_t)n);
+    char(*backoff)[24] = xmalloc(sizeof(*backoff) * (size_t)n);
+    char now[24], keep_ms[24], keep_n[24];
+    snprintf(now, sizeof(now), "%llu", (unsigned long long)jobs_now_ms());
+    snprintf(keep_ms, sizeof(keep_ms), "%llu", (unsigned long long)W.cfg.keep_ms);
+    snprintf(keep_n, sizeof(keep_n), "%u", W.cfg.keep_count);
+    int argc = 0;
+    argv[argc++] = now;
+    argv[argc++] = keep_ms;
+    argv[argc++] = keep_n;
+    for (int i = 0; i < n; i++) {
+        done_t *d = batch[i];
+        stream_name(streams[i], sizeof(streams[i]), d->type, d->prio);
+        snprintf(backoff[i], sizeof(backoff[i]), "%llu", (unsigned long long)d->backoff_ms);
+        argv[argc++] = d->id;
+        argv[argc++] = d->sid;
+        argv[argc++] = streams[i];
+        argv[argc++] = d->outcome;
+        argv[argc++] = d->result ? d->result : "";
+        argv[argc++] = d->error;
+        argv[argc++] = backoff[i];
+    }
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    for (int i = 0; i < n; i++)
+        lens[3 + 7 * i + 4] = batch[i]->result ? batch[i]->result_len : 0;
+    redisReply *r = jobs_eval_sync(c, JOBS_SCRIPT_FINISH, argc, argv, lens);
+    bool ok = r != NULL;
+    if (r && r->type == REDIS_REPLY_ERROR) /* a script error is not cured by sending it again */
+        log_fields(LOG_ERROR, "job finish script failed", "error", r->str, NULL);
+    if (r)
+        freeReplyObject(r);
+    free(argv);
+    free(lens);
+    free(streams);
+    free(backoff);
+    return ok;
+}
+
+static void *complete_main(void *arg)
+{
+    (void)arg;
+    pthread_setname_np(pthread_self(), "crmd-jdone");
+    redisContext *c = NULL;
+    done_t *batch[FINISH_BATCH];
+    for (;;) {
+        pthread_mutex_lock(&W.lock);
+        while (!W.done_head && !W.completer_stop)
+            pthread_cond_wait(&W.done_cond, &W.lock);
+        if (!W.done_head) {
+            pthread_mutex_unlock(&W.lock);
+            break;
+        }
+        int n = 0;
+        while (W.done_head && n < FINISH_BATCH) {
+            batch[n++] = W.done_head;
+            W.done_head = W.done_head->next;
+            W.done_count--;
+        }
+        if (!W.done_head)
+            W.done_tail = &W.done_head;
+        pthread_mutex_unlock(&W.lock);
+        for (int attempt = 0;; attempt++) {
+            if (!c)
+                c = connect_retry("crmd-jdone", false);
+            if (finish_batch(c, batch, n))
+                break;
+            redisFree(c);
+            c = NULL;
+            if (W.completer_stop && attempt >= 3) {
+                /* left pending in Redis: reclaimed and run again after the lease */
+                log_fields(LOG_WARN, "job outcomes not recorded before exit", "#jobs", (int64_t)n, NULL);
+                break;
+            }
+            sleep_ms(100u << (attempt < 4 ? attempt : 4));
+        }
+        for (int i = 0; i < n; i++) {
+            free(batch[i]->result);
+            free(batch[i]);
+        }
+    }
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
 /* ---- handler API ---- */
 
 typedef struct {
-    redisContext *c;
-    const held_t *h;
-    char stream[96];
+    redisContext *c; /* for progress */
     char *result;
     size_t result_len;
     char error[512];
@@ -279,12 +439,18 @@ void job_progress(job_t *job, double fraction)
         fraction = 0;
     if (fraction > 1)
         fraction = 1;
+    if (!x->c && !(x->c = jobs_redis_connect(1000)))
+        return; /* progress is advisory */
     char key[64], val[16];
     snprintf(key, sizeof(key), JOBS_PREFIX "job:%s", job->id);
     snprintf(val, sizeof(val), "%.3f", fraction);
     redisReply *r = redisCommand(x->c, "HSET %s progress %s", key, val);
     if (r)
         freeReplyObject(r);
+    else {
+        redisFree(x->c);
+        x->c = NULL;
+    }
 }
 
 bool job_stopping(const job_t *job)
@@ -309,100 +475,28 @@ static const char *outcome_name(int outcome, int attempt, int max_attempts)
     }
 }
 
-/* Records the outcome; retried over reconnects for a while (the entry stays pending meanwhile,
- * so a lost outcome means a re-delivery, never a lost job). */
-static bool finish(exec_t *x, const char *outcome, uint64_t backoff_ms, const char *who)
+static void run_one(exec_t *x, held_t *h, void *state)
 {
-    char now[24], backoff[24], keep_ms[24], keep_n[24];
-    snprintf(backoff, sizeof(backoff), "%llu", (unsigned long long)backoff_ms);
-    snprintf(keep_ms, sizeof(keep_ms), "%llu", (unsigned long long)W.cfg.keep_ms);
-    snprintf(keep_n, sizeof(keep_n), "%u", W.cfg.keep_count);
-    for (int attempt = 0; attempt < 20; attempt++) {
-        if (!x->c)
-            x->c = connect_retry(who, true);
-        if (!x->c)
-            return false;
-        snprintf(now, sizeof(now), "%llu", (unsigned long long)jobs_now_ms());
-        const char *argv[10] = {x->h->id, x->h->sid, x->stream, outcome, x->result ? x->result : "",
-                                x->error, now,       backoff,   keep_ms, keep_n};
-        size_t lens[10];
-        for (int i = 0; i < 10; i++)
-            lens[i] = strlen(argv[i]);
-        lens[4] = x->result ? x->result_len : 0;
-        redisReply *r = jobs_eval_sync(x->c, JOBS_SCRIPT_FINISH, 10, argv, lens);
-        if (r && r->type == REDIS_REPLY_INTEGER) {
-            freeReplyObject(r);
-            return true;
-        }
-        if (r && r->type == REDIS_REPLY_ERROR) {
-            log_fields(LOG_ERROR, "job finish script failed", "job", x->h->id, "error", r->str, NULL);
-            freeReplyObject(r);
-            return false;
-        }
-        if (r)
-            freeReplyObject(r);
-        redisFree(x->c);
-        x->c = NULL;
-        sleep_ms(100u << (attempt < 5 ? attempt : 5));
-    }
-    return false;
-}
-
-static void run_one(exec_t *x, held_t *h, void *state, const char *who)
-{
-    x->h = h;
-    stream_name(x->stream, sizeof(x->stream), h->type, h->prio);
     free(x->result);
     x->result = NULL;
     x->result_len = 0;
     x->error[0] = '\0';
     x->last_progress_ms = 0;
-    if (!x->c)
-        x->c = connect_retry(who, true);
-    if (!x->c)
-        return;
-    char now[24];
-    snprintf(now, sizeof(now), "%llu", (unsigned long long)jobs_now_ms());
-    const char *argv[4] = {h->id, h->sid, W.consumer, now};
-    redisReply *r = jobs_eval_sync(x->c, JOBS_SCRIPT_START, 4, argv, NULL);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        /* left pending: re-delivered after the lease */
-        log_fields(LOG_WARN, "job start failed", "job", h->id, "error",
-                   r && r->str ? r->str : "connection lost", NULL);
-        if (r)
-            freeReplyObject(r);
-        else {
-            redisFree(x->c);
-            x->c = NULL;
-        }
-        return;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
-        freeReplyObject(r);
-        finish(x, "skip", 0, who); /* cancelled, or a stale entry: just ack it */
-        return;
-    }
     job_t job;
     memset(&job, 0, sizeof(job));
     snprintf(job.id, sizeof(job.id), "%s", h->id);
     snprintf(job.type, sizeof(job.type), "%s", types[h->type].name);
-    job.org_id = strtoll(r->element[1]->str, NULL, 10);
-    char *payload = xmalloc(r->element[2]->len + 1);
-    memcpy(payload, r->element[2]->str, r->element[2]->len);
-    payload[r->element[2]->len] = '\0';
-    job.payload = payload;
-    job.payload_len = r->element[2]->len;
-    job.attempt = atoi(r->element[3]->str);
-    job.max_attempts = atoi(r->element[4]->str);
-    if (job.max_attempts < 1)
-        job.max_attempts = JOBS_MAX_ATTEMPTS;
+    job.org_id = h->org_id;
+    job.payload = h->payload;
+    job.payload_len = h->payload_len;
+    job.attempt = h->attempt;
+    job.max_attempts = h->max_attempts;
     job.thread_state = state;
     job.internal = x;
-    freeReplyObject(r);
 
     atomic_fetch_add(&W.st_started, 1);
     atomic_fetch_add(&W.st_running, 1);
-    uint64_t t0 = jobs_now_ms(), t0_ns = clock_now_ns();
+    uint64_t t0_ns = clock_now_ns();
     int outcome;
     if (job.attempt > job.max_attempts) {
         /* its workers keep vanishing mid-job: do not run it again */
@@ -412,15 +506,20 @@ static void run_one(exec_t *x, held_t *h, void *state, const char *who)
     } else {
         outcome = types[h->type].fn(&job);
     }
-    uint64_t dur = jobs_now_ms() - t0, dur_us = (clock_now_ns() - t0_ns) / 1000;
+    uint64_t dur_us = (clock_now_ns() - t0_ns) / 1000;
     atomic_fetch_sub(&W.st_running, 1);
     const char *out = outcome_name(outcome, job.attempt, job.max_attempts);
-    uint64_t backoff = 0;
-    if (strcmp(out, "retry") == 0)
-        backoff = jobs_backoff_ms(job.attempt, (uint64_t)g_config.job_backoff_ms, BACKOFF_CAP_MS, rnd64());
     if (outcome != JOB_DONE && !x->error[0])
         job_set_error(&job, "the %s handler failed", job.type);
-    bool ok = finish(x, out, backoff, who);
+    done_t *d = done_new(h, out);
+    if (strcmp(out, "retry") == 0)
+        d->backoff_ms =
+            jobs_backoff_ms(job.attempt, (uint64_t)g_config.job_backoff_ms, BACKOFF_CAP_MS, rnd64());
+    d->result = x->result;
+    d->result_len = x->result_len;
+    x->result = NULL;
+    memcpy(d->error, x->error, sizeof(d->error));
+    done_push(d);
     pthread_mutex_lock(&W.hist_lock);
     hist_record(&W.dur_us[h->type], dur_us);
     pthread_mutex_unlock(&W.hist_lock);
@@ -439,14 +538,9 @@ static void run_one(exec_t *x, held_t *h, void *state, const char *who)
     else
         atomic_fetch_add(&W.st_handed_back, 1);
     log_fields(outcome == JOB_DONE ? LOG_INFO : LOG_WARN, "job finished", "job", job.id, "type", job.type,
-               "outcome", out, "#attempt", (int64_t)job.attempt, "#dur_ms", (int64_t)dur, "error",
-               outcome == JOB_DONE ? "" : x->error, "recorded", ok ? "yes" : "no", NULL);
-    free(payload);
+               "outcome", out, "#attempt", (int64_t)job.attempt, "#dur_ms", (int64_t)(dur_us / 1000), "error",
+               outcome == JOB_DONE ? "" : d->error, NULL);
 }
-
-typedef struct {
-    int index;
-} exec_arg_t;
 
 static void *exec_main(void *arg)
 {
@@ -457,26 +551,24 @@ static void *exec_main(void *arg)
     void *state = W.cfg.thread_init ? W.cfg.thread_init(index) : NULL;
     exec_t x;
     memset(&x, 0, sizeof(x));
+    pthread_mutex_lock(&W.lock);
     for (;;) {
-        pthread_mutex_lock(&W.lock);
         held_t *h;
         while (!(h = pick_runnable()) && !atomic_load(&W.stopping))
             pthread_cond_wait(&W.cond, &W.lock);
-        if (!h) {
-            pthread_mutex_unlock(&W.lock);
+        if (!h)
             break;
-        }
         h->running = true;
         types[h->type].running++;
         pthread_mutex_unlock(&W.lock);
 
-        run_one(&x, h, state, who);
+        run_one(&x, h, state);
 
         pthread_mutex_lock(&W.lock);
         held_remove(h);
-        pthread_cond_broadcast(&W.cond);
-        pthread_mutex_unlock(&W.lock);
+        pthread_cond_broadcast(&W.cond); /* the fetcher waits for free slots on it too */
     }
+    pthread_mutex_unlock(&W.lock);
     free(x.result);
     if (x.c)
         redisFree(x.c);
@@ -503,27 +595,36 @@ static void create_groups(redisContext *c)
         }
 }
 
-/* Takes the entries of an XREADGROUP / XAUTOCLAIM stream block. Returns how many were new. */
-static int take_entries(int type, int prio, const redisReply *entries)
+/* The type and priority of stream name "crmd:jobs:q:<type>:<prio>", or -1. */
+static int stream_type(const char *name, int *prio)
+{
+    size_t pl = strlen(JOBS_PREFIX "q:");
+    if (strncmp(name, JOBS_PREFIX "q:", pl) != 0)
+        return -1;
+    name += pl;
+    const char *colon = strrchr(name, ':');
+    if (!colon)
+        return -1;
+    *prio = atoi(colon + 1) == 0 ? JOB_PRIO_HIGH : JOB_PRIO_NORMAL;
+    return type_index(name, (size_t)(colon - name));
+}
+
+/* Holds the jobs of a fetch or start script reply (8 values each). Returns how many. */
+static int take_started(const redisReply *r)
 {
     int n = 0;
-    if (!entries || entries->type != REDIS_REPLY_ARRAY)
+    if (!r || r->type != REDIS_REPLY_ARRAY)
         return 0;
     pthread_mutex_lock(&W.lock);
-    for (size_t i = 0; i < entries->elements; i++) {
-        const redisReply *e = entries->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        const char *sid = e->element[0]->str;
-        const redisReply *f = e->element[1];
-        const char *id = NULL;
-        if (f && f->type == REDIS_REPLY_ARRAY)
-            for (size_t k = 0; k + 1 < f->elements; k += 2)
-                if (f->element[k]->type == REDIS_REPLY_STRING && strcmp(f->element[k]->str, "id") == 0)
-                    id = f->element[k + 1]->str;
-        if (!id || held_has(type, sid))
-            continue;
-        if (held_add(type, prio, sid, id))
+    for (size_t i = 0; i + 8 <= r->elements; i += 8) {
+        const redisReply *const *v = (const redisReply *const *)&r->element[i];
+        bool ok = true;
+        for (int k = 0; k < 7; k++)
+            ok &= v[k]->type == REDIS_REPLY_STRING;
+        int prio, t = ok ? stream_type(v[0]->str, &prio) : -1;
+        if (t < 0 || held_has(t, v[1]->str))
+            continue; /* renewed already, or a type this build does not know */
+        if (held_add_started(t, prio, v))
             n++;
     }
     if (n)
@@ -532,39 +633,115 @@ static int take_entries(int type, int prio, const redisReply *entries)
     return n;
 }
 
-/* XREADGROUP over the streams of priority prio (-1: both) whose type has room. block_ms < 0:
- * no BLOCK. Returns entries taken, or -1 on a connection error. */
-static int read_new(redisContext *c, int prio, int count, int block_ms)
+/* Starts the entries of an XREADGROUP / XAUTOCLAIM block of stream (type t, priority p).
+ * Returns how many jobs it took, or -1 on a connection error. */
+static int start_entries(redisContext *c, int t, int p, const redisReply *entries)
+{
+    if (!entries || entries->type != REDIS_REPLY_ARRAY || entries->elements == 0)
+        return 0;
+    char stream[96], now[24];
+    stream_name(stream, sizeof(stream), t, p);
+    snprintf(now, sizeof(now), "%llu", (unsigned long long)jobs_now_ms());
+    const char **argv = xmalloc(sizeof(*argv) * (2 + 3 * entries->elements));
+    int argc = 0;
+    argv[argc++] = W.consumer;
+    argv[argc++] = now;
+    for (size_t i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        const redisReply *f = e->element[1];
+        if (!f || f->type != REDIS_REPLY_ARRAY || f->elements < 2 ||
+            f->element[1]->type != REDIS_REPLY_STRING)
+            continue;
+        argv[argc++] = stream;
+        argv[argc++] = e->element[0]->str;
+        argv[argc++] = f->element[1]->str;
+    }
+    int got = 0;
+    if (argc > 2) {
+        redisReply *r = jobs_eval_sync(c, JOBS_SCRIPT_START, argc, argv, NULL);
+        if (!r)
+            got = -1;
+        else {
+            if (r->type == REDIS_REPLY_ERROR)
+                log_fields(LOG_ERROR, "job start script failed", "error", r->str, NULL);
+            got = take_started(r);
+            freeReplyObject(r);
+        }
+    }
+    free(argv);
+    return got;
+}
+
+/* Reads and starts up to free_slots new jobs, high priority first (one script). Returns how
+ * many, or -1 on a connection error. */
+static int fetch(redisContext *c, int free_slots)
+{
+    char names[TYPES_MAX * JOB_PRIO_COUNT][96], counts[TYPES_MAX * JOB_PRIO_COUNT][16], now[24], max[16];
+    const char *argv[3 + 2 * TYPES_MAX * JOB_PRIO_COUNT];
+    int argc = 0, ns = 0;
+    snprintf(now, sizeof(now), "%llu", (unsigned long long)jobs_now_ms());
+    snprintf(max, sizeof(max), "%d", free_slots);
+    argv[argc++] = W.consumer;
+    argv[argc++] = now;
+    argv[argc++] = max;
+    pthread_mutex_lock(&W.lock);
+    for (int p = 0; p < JOB_PRIO_COUNT; p++)
+        for (int t = 0; t < ntypes; t++) {
+            int room = type_room(t, free_slots);
+            if (room <= 0)
+                continue;
+            stream_name(names[ns], sizeof(names[0]), t, p);
+            snprintf(counts[ns], sizeof(counts[0]), "%d", room);
+            argv[argc++] = names[ns];
+            argv[argc++] = counts[ns];
+            ns++;
+        }
+    pthread_mutex_unlock(&W.lock);
+    if (!ns)
+        return 0;
+    redisReply *r = jobs_eval_sync(c, JOBS_SCRIPT_FETCH, argc, argv, NULL);
+    if (!r)
+        return -1;
+    int got = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        log_fields(LOG_WARN, "job fetch refused by Redis", "error", r->str, NULL);
+        if (strstr(r->str, "NOGROUP"))
+            create_groups(c); /* Redis lost its data: make the groups again */
+    } else {
+        got = take_started(r);
+    }
+    freeReplyObject(r);
+    return got;
+}
+
+/* Waits up to block_ms in one XREADGROUP over every stream with room, then starts what came.
+ * Returns how many jobs it took, or -1 on a connection error. */
+static int wait_new(redisContext *c, int block_ms)
 {
     const char *argv[8 + 2 * TYPES_MAX * JOB_PRIO_COUNT];
     char names[TYPES_MAX * JOB_PRIO_COUNT][96];
-    char cnt[16], blk[16];
+    char blk[16];
     int argc = 0, ns = 0;
     argv[argc++] = "XREADGROUP";
     argv[argc++] = "GROUP";
     argv[argc++] = JOBS_GROUP;
     argv[argc++] = W.consumer;
-    snprintf(cnt, sizeof(cnt), "%d", count);
     argv[argc++] = "COUNT";
-    argv[argc++] = cnt;
-    if (block_ms >= 0) {
-        snprintf(blk, sizeof(blk), "%d", block_ms);
-        argv[argc++] = "BLOCK";
-        argv[argc++] = blk;
-    }
+    argv[argc++] = "1";
+    snprintf(blk, sizeof(blk), "%d", block_ms);
+    argv[argc++] = "BLOCK";
+    argv[argc++] = blk;
     argv[argc++] = "STREAMS";
     pthread_mutex_lock(&W.lock);
-    for (int p = 0; p < JOB_PRIO_COUNT; p++) {
-        if (prio >= 0 && p != prio)
-            continue;
+    for (int p = 0; p < JOB_PRIO_COUNT; p++)
         for (int t = 0; t < ntypes; t++)
             if (type_has_room(t, true))
                 stream_name(names[ns++], sizeof(names[0]), t, p);
-    }
     pthread_mutex_unlock(&W.lock);
     if (!ns) {
-        if (block_ms > 0)
-            sleep_ms((uint64_t)block_ms);
+        sleep_ms((uint64_t)block_ms);
         return 0;
     }
     for (int i = 0; i < ns; i++)
@@ -576,19 +753,16 @@ static int read_new(redisContext *c, int prio, int count, int block_ms)
         return -1;
     int got = 0;
     if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < r->elements; i++) {
+        for (size_t i = 0; i < r->elements && got >= 0; i++) {
             const redisReply *s = r->element[i];
-            if (s->type != REDIS_REPLY_ARRAY || s->elements != 2)
-                continue;
-            /* "crmd:jobs:q:<type>:<prio>" */
-            const char *name = s->element[0]->str + strlen(JOBS_PREFIX "q:");
-            const char *colon = strrchr(name, ':');
-            int t = colon ? type_index(name, (size_t)(colon - name)) : -1;
-            if (t >= 0)
-                got += take_entries(t, atoi(colon + 1), s->element[1]);
+            int p, t = s->type == REDIS_REPLY_ARRAY && s->elements == 2 ? stream_type(s->element[0]->str, &p)
+                                                                        : -1;
+            if (t >= 0) {
+                int n = start_entries(c, t, p, s->element[1]);
+                got = n < 0 ? -1 : got + n;
+            }
         }
     } else if (r->type == REDIS_REPLY_ERROR) {
-        /* NOGROUP after Redis lost its data: make the groups again */
         log_fields(LOG_WARN, "job fetch refused by Redis", "error", r->str, NULL);
         if (strncmp(r->str, "NOGROUP", 7) == 0)
             create_groups(c);
@@ -616,7 +790,11 @@ static int reclaim(redisContext *c)
             if (!r)
                 return -1;
             if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2) {
-                int n = take_entries(t, p, r->element[1]);
+                int n = start_entries(c, t, p, r->element[1]);
+                if (n < 0) {
+                    freeReplyObject(r);
+                    return -1;
+                }
                 if (n) {
                     atomic_fetch_add(&W.st_reclaimed, (uint64_t)n);
                     log_fields(LOG_WARN, "reclaimed jobs whose worker stopped renewing them", "stream", s,
@@ -627,6 +805,52 @@ static int reclaim(redisContext *c)
             freeReplyObject(r);
         }
     return got;
+}
+
+/* Removes the stream entries every consumer is done with (the finish script acks without
+ * deleting, which would cost Redis more per job than this once a second): everything before
+ * the oldest pending entry, or up to the last delivered one when none is pending. */
+static int trim_streams(redisContext *c)
+{
+    char s[96];
+    for (int t = 0; t < ntypes; t++)
+        for (int p = 0; p < JOB_PRIO_COUNT; p++) {
+            stream_name(s, sizeof(s), t, p);
+            char minid[64] = "";
+            redisReply *r = redisCommand(c, "XPENDING %s " JOBS_GROUP, s);
+            if (!r)
+                return -1;
+            if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+                r->element[0]->type == REDIS_REPLY_INTEGER && r->element[0]->integer > 0 &&
+                r->element[1]->type == REDIS_REPLY_STRING)
+                snprintf(minid, sizeof(minid), "%s", r->element[1]->str);
+            bool ok = r->type == REDIS_REPLY_ARRAY;
+            freeReplyObject(r);
+            if (!ok)
+                continue; /* no group yet */
+            if (!minid[0]) {
+                r = redisCommand(c, "XINFO GROUPS %s", s);
+                if (!r)
+                    return -1;
+                for (size_t g = 0; r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
+                    const redisReply *name = jobs_field(r->element[g], "name");
+                    const redisReply *last = jobs_field(r->element[g], "last-delivered-id");
+                    unsigned long long ms, seq;
+                    if (name && name->type == REDIS_REPLY_STRING && strcmp(name->str, JOBS_GROUP) == 0 &&
+                        last && last->type == REDIS_REPLY_STRING &&
+                        sscanf(last->str, "%llu-%llu", &ms, &seq) == 2 && (ms || seq))
+                        snprintf(minid, sizeof(minid), "%llu-%llu", ms, seq + 1);
+                }
+                freeReplyObject(r);
+            }
+            if (!minid[0])
+                continue;
+            r = redisCommand(c, "XTRIM %s MINID %s", s, minid);
+            if (!r)
+                return -1;
+            freeReplyObject(r);
+        }
+    return 0;
 }
 
 static int renew(redisContext *c)
@@ -731,37 +955,25 @@ static void schedules_tick(redisContext *c, uint64_t now_ms)
     sched_started = true;
 }
 
-/* Hands back the entries held but not started (at drain): another worker can take them now. */
-static void release_unstarted(redisContext *c)
+/* Hands back the jobs held but not begun (at drain): queued again at once, the attempt not
+ * counted, so another worker takes them now. */
+static void release_unstarted(void)
 {
-    for (;;) {
-        pthread_mutex_lock(&W.lock);
-        held_t *h = NULL;
-        for (int i = 0; i < HELD_MAX && !h; i++)
-            if (W.held[i].used && !W.held[i].running)
-                h = &W.held[i];
-        if (!h) {
-            pthread_mutex_unlock(&W.lock);
-            return;
-        }
-        held_t copy = *h;
+    pthread_mutex_lock(&W.lock);
+    for (int i = 0; i < HELD_MAX; i++) {
+        held_t *h = &W.held[i];
+        if (!h->used || h->running)
+            continue;
+        done_t *d = done_new(h, "handback");
         held_remove(h);
-        pthread_mutex_unlock(&W.lock);
-        if (!c)
-            continue; /* reclaimed after the lease instead */
-        exec_t x;
-        memset(&x, 0, sizeof(x));
-        x.c = c;
-        x.h = &copy;
-        stream_name(x.stream, sizeof(x.stream), copy.type, copy.prio);
-        char now[24];
-        snprintf(now, sizeof(now), "%llu", (unsigned long long)jobs_now_ms());
-        const char *argv[10] = {copy.id, copy.sid, x.stream, "release", "", "", now, "0", "0", "0"};
-        redisReply *r = jobs_eval_sync(c, JOBS_SCRIPT_FINISH, 10, argv, NULL);
-        if (r)
-            freeReplyObject(r);
+        d->next = NULL;
+        *W.done_tail = d;
+        W.done_tail = &d->next;
+        W.done_count++;
         atomic_fetch_add(&W.st_handed_back, 1);
     }
+    pthread_cond_signal(&W.done_cond);
+    pthread_mutex_unlock(&W.lock);
 }
 
 static void *fetch_main(void *arg)
@@ -769,7 +981,7 @@ static void *fetch_main(void *arg)
     (void)arg;
     pthread_setname_np(pthread_self(), "crmd-jfetch");
     redisContext *c = NULL;
-    uint64_t next_sched = 0, next_promote = 0, next_reclaim = 0, next_renew = 0;
+    uint64_t next_sched = 0, next_promote = 0, next_reclaim = 0, next_renew = 0, next_trim = 0;
     while (!atomic_load(&W.stopping)) {
         if (!c) {
             c = connect_retry("crmd-jfetch", true);
@@ -795,6 +1007,10 @@ static void *fetch_main(void *arg)
             uint64_t every = W.cfg.lease_ms / 4;
             next_reclaim = now + (every < 250 ? 250 : every);
         }
+        if (!lost && now >= next_trim) {
+            lost |= trim_streams(c) < 0;
+            next_trim = now + 1000;
+        }
         if (!lost && now >= next_renew) {
             lost |= renew(c) < 0;
             next_renew = now + W.cfg.lease_ms / 3;
@@ -816,16 +1032,14 @@ static void *fetch_main(void *arg)
             pthread_mutex_unlock(&W.lock);
         }
         if (!lost && free_slots > 0) {
-            int got = read_new(c, JOB_PRIO_HIGH, free_slots, -1);
-            if (got == 0)
-                got = read_new(c, JOB_PRIO_NORMAL, free_slots, -1);
+            int got = fetch(c, free_slots);
             if (got == 0) {
                 uint64_t wake = next_sched < next_promote ? next_sched : next_promote;
                 now = jobs_now_ms();
                 int64_t block = wake > now ? (int64_t)(wake - now) : 1;
                 if (block > 1000)
                     block = 1000;
-                got = read_new(c, -1, 1, (int)block);
+                got = wait_new(c, (int)block);
             }
             lost |= got < 0;
         }
@@ -836,9 +1050,7 @@ static void *fetch_main(void *arg)
             sleep_ms(100);
         }
     }
-    if (!c)
-        c = jobs_redis_connect(1000);
-    release_unstarted(c);
+    release_unstarted();
     if (c)
         redisFree(c);
     return NULL;
@@ -871,6 +1083,11 @@ int jobs_worker_start(const jobs_worker_config_t *cfg)
     snprintf(W.consumer, sizeof(W.consumer), "%s:%s:%d", cfg->name && *cfg->name ? cfg->name : "crmd", host,
              (int)getpid());
     atomic_store(&W.stopping, false);
+    W.done_head = NULL;
+    W.done_tail = &W.done_head;
+    W.completer_stop = false;
+    if (pthread_create(&W.completer, NULL, complete_main, NULL) != 0)
+        die("pthread_create: %s", strerror(errno));
     W.execs = xcalloc((size_t)W.cfg.threads, sizeof(pthread_t));
     atomic_store(&W.execs_alive, W.cfg.threads);
     for (int i = 0; i < W.cfg.threads; i++)
@@ -906,7 +1123,14 @@ void jobs_worker_stop(void)
         pthread_cond_timedwait(&W.cond, &W.lock, &ts);
     }
     int alive = atomic_load(&W.execs_alive);
+    W.completer_stop = true; /* it records what is queued, then ends */
+    pthread_cond_broadcast(&W.done_cond);
     pthread_mutex_unlock(&W.lock);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    if (pthread_timedjoin_np(W.completer, NULL, &until) != 0)
+        log_warn("job outcomes still being recorded at exit: those jobs run again after their lease");
     if (alive > 0) {
         log_fields(LOG_WARN, "job drain timeout: running jobs are left to be reclaimed after their lease",
                    "#running", (int64_t)alive, NULL);
