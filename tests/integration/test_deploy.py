@@ -18,6 +18,7 @@ import time
 from lib import BUILD, CRMD, DB, REDIS, ROOT, SANITIZED, Conn, Server, Skip, free_port, redis_cli, seed_keys
 
 UNIT = os.path.join(ROOT, "packaging", "crmd.service")
+WORKER_UNIT = os.path.join(ROOT, "packaging", "crmd-worker.service")
 keys = None
 tmp = None
 
@@ -108,6 +109,30 @@ def test_notify_ready_reload_stopping_and_watchdog():
             n.close()
 
 
+def test_worker_notifies_ready_watchdog_and_stopping():
+    """crmd worker (crmd-worker.service) speaks the same protocol, from its admin reactor."""
+    n = Notify()
+    try:
+        e = env_for({"NOTIFY_SOCKET": n.env, "WATCHDOG_USEC": "1000000", "WORKERS": "2", "JOB_SCHEDULES": "none"})
+        if REDIS:
+            e["REDIS_URL"] = REDIS
+        with Server(command="worker", env=e, wait=False) as s:
+            ready = n.wait(lambda m: "READY=1" in m, 20)
+            assert ready, n.msgs
+            with Conn(s) as c:  # the admin listener: health and /metrics
+                assert c.request("GET", "/api/health/live").status == 200
+                text = c.request("GET", "/metrics").body.decode()
+            assert "crmd_job_workers 2" in text or not REDIS, text[-2000:]
+            t0 = time.monotonic()
+            n.drain(1.6)
+            assert len([t for t, m in n.msgs if m == "WATCHDOG=1" and t >= t0]) >= 2, n.msgs
+            s.signal(signal.SIGTERM)
+            assert n.wait(lambda m: m.startswith("STOPPING=1"), 10), n.msgs
+            assert s.wait_exit() == 0
+    finally:
+        n.close()
+
+
 def test_no_watchdog_pings_when_asked_of_another_process_or_none():
     for extra in ({"WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}, {}):
         n = Notify()
@@ -180,10 +205,10 @@ def test_watchdog_withheld_while_a_reactor_is_stuck():
         n.close()
 
 
-def unit_for(binary):
+def unit_for(binary, unit=UNIT):
     """The unit with ExecStart pointing at binary (verify checks that it is executable)."""
-    text = open(UNIT).read().replace("/usr/bin/crmd", binary)
-    path = os.path.join(tmp, "crmd.service")
+    text = open(unit).read().replace("/usr/bin/crmd", binary)
+    path = os.path.join(tmp, os.path.basename(unit))
     with open(path, "w") as f:
         f.write(text)
     return path
@@ -197,10 +222,15 @@ def verify(path):
     assert out.returncode == 0 and not out.stdout.strip() and not out.stderr.strip(), (out.stdout, out.stderr)
 
 
-def test_unit_file_verifies_and_is_hardened():
-    verify(unit_for(CRMD))
+def test_unit_files_verify_and_are_hardened():
+    for unit in (UNIT, WORKER_UNIT):
+        check_unit(unit)
+
+
+def check_unit(unit):
+    verify(unit_for(CRMD, unit))
     directives = {}
-    for line in open(UNIT):
+    for line in open(unit):
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             k, v = line.split("=", 1)
@@ -212,7 +242,7 @@ def test_unit_file_verifies_and_is_hardened():
         assert directives.get(k) == v, (k, directives.get(k))
     assert "WatchdogSec" in directives and "LimitNOFILE" in directives
     # a broken unit is caught: the check can fail
-    bad = unit_for(CRMD)
+    bad = unit_for(CRMD, unit)
     with open(bad, "a") as f:
         f.write("\n[Service]\nType=bogus\n")
     try:
@@ -375,7 +405,8 @@ def test_deb_builds_installs_starts_as_crmd_user_and_purges():
     for lib in ("liburing2", "libpq5", "libhiredis", "libdeflate0", "libsodium23", "libc6"):
         assert lib in info, info
     listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout
-    for p in ("./usr/bin/crmd", "./lib/systemd/system/crmd.service", "./etc/crmd/crmd.env",
+    for p in ("./usr/bin/crmd", "./lib/systemd/system/crmd.service", "./lib/systemd/system/crmd-worker.service",
+              "./etc/crmd/crmd.env",
               "./usr/share/crmd/migrations/001_schema.sql", "./usr/share/doc/crmd/deploy.md"):
         assert p in listing, p
     conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], capture_output=True, text=True).stdout
@@ -394,6 +425,7 @@ def test_deb_builds_installs_starts_as_crmd_user_and_purges():
         st = os.stat("/etc/crmd/crmd.env")
         assert st.st_mode & 0o777 == 0o640 and grp.getgrgid(st.st_gid).gr_name == "crmd", oct(st.st_mode)
         verify("/lib/systemd/system/crmd.service")
+        verify("/lib/systemd/system/crmd-worker.service")
 
         # the installed binary as the crmd user against the stack, its migrations from /usr/share
         port, admin = free_port(), free_port()
