@@ -445,6 +445,7 @@ static void serve(fill_t *f, http_ctx_t *ctx, const api_auth_t *auth, api_handle
     /* registered before the round trip, so that misses meanwhile wait for this one */
     if (!f->r.bypass || !coalesce_find(f->r.key, f->r.key_len, f->node.hash))
         coalesce_register(&f->node);
+    tcache_note_hot(&f->r); /* an L1 miss: what warm_cache looks up */
     tcache_l2_lookup(&f->r, &ctx->arena, l2_looked_up, f);
 }
 

@@ -24,7 +24,7 @@ static __thread struct libdeflate_decompressor *tl_inflate;
  * crmd:t:<tag>  the set of entry keys carrying the tag, for invalidation
  * A fill stores its record only if every tag's version is still the one read before the
  * database was asked, so a write that lands meanwhile cannot leave a stale L2 entry. */
-#define INVALIDATE_CHANNEL "crmd:invalidate"
+#define INVALIDATE_CHANNEL TCACHE_CHANNEL
 
 static redis_script_t lookup_script, fill_script, invalidate_script, clear_l2_script;
 
@@ -161,6 +161,8 @@ static void on_invalidate_message(const char *channel, const char *msg, size_t l
     tag[len] = '\0';
     if (strcmp(tag, "*l1") == 0)
         tcache_clear_l1_local();
+    else if (strcmp(tag, "*warm") == 0)
+        tcache_warm(TCACHE_WARM_MAX);
     else
         cache_invalidate_tag(l1, tag);
 }
@@ -541,4 +543,121 @@ void tcache_l2_lookup(tcache_req_t *r, arena_t *a, tcache_lookup_fn done, void *
     }
     argv[1 + r->ntags] = "crmd:v:" CLEAR_TAG, lens[1 + r->ntags] = sizeof("crmd:v:" CLEAR_TAG) - 1;
     redis_eval(&lookup_script, 2 + r->ntags, 2 + r->ntags, argv, lens, l2_lookup_done, l);
+}
+
+/* ---- the most used keys, and warming L1 from L2 with them ---- */
+
+/* A hot key's member in crmd:hot: "<tier>\x1f<tag>\x1f...\x1f<key>" (the clear epoch tag is
+ * added again by tcache_seal_tags). Keys and tags never hold \x1f (keys are built from
+ * percent-decoded, validated request parts; tags from ids). */
+void tcache_note_hot(const tcache_req_t *r)
+{
+    if (r->bypass || r->key_len > TCACHE_KEY_MAX)
+        return;
+    buf_t m = BUF_INIT;
+    buf_printf(&m, "%d", (int)r->tier);
+    for (int i = 0; i < r->ntags; i++) {
+        buf_putc(&m, '\x1f');
+        buf_append(&m, r->tags[i], strlen(r->tags[i]));
+    }
+    buf_putc(&m, '\x1f');
+    buf_append(&m, r->key, r->key_len);
+    const char *argv[4] = {"ZINCRBY", TCACHE_HOT_KEY, "1", m.data};
+    size_t lens[4] = {7, sizeof(TCACHE_HOT_KEY) - 1, 1, m.len};
+    redis_command_argv(4, argv, lens, NULL, NULL);
+    buf_free(&m);
+}
+
+typedef struct {
+    arena_t arena;
+    tcache_req_t r;
+} warm_t;
+
+static __thread struct {
+    size_t pending, warmed, missed;
+} tl_warm;
+
+static void warm_done(tcache_req_t *r, cache_entry_t *e, void *arg)
+{
+    warm_t *w = arg;
+    (void)r;
+    if (e) {
+        tl_warm.warmed++;
+        cache_release(e);
+    } else {
+        tl_warm.missed++;
+    }
+    arena_destroy(&w->arena);
+    free(w);
+    if (--tl_warm.pending == 0)
+        log_fields(LOG_INFO, "cache warmed from L2", "#entries", (int64_t)tl_warm.warmed, "#not_in_l2",
+                   (int64_t)tl_warm.missed, NULL);
+}
+
+/* Rebuilds a request from a hot member and looks it up in L2 (which fills L1 on a hit). */
+static void warm_one(const char *m, size_t n)
+{
+    warm_t *w = xcalloc(1, sizeof(*w));
+    arena_init(&w->arena, NULL, 0);
+    tcache_req_t *r = &w->r;
+    const char *p = m, *end = m + n;
+    const char *sep = memchr(p, '\x1f', (size_t)(end - p));
+    if (!sep || sep == p || sep - p > 2)
+        goto bad;
+    r->tier = (enum cache_tier)atoi(p);
+    if ((int)r->tier < 0 || (int)r->tier >= CACHE_TIER_COUNT)
+        goto bad;
+    p = sep + 1;
+    for (;;) {
+        sep = memchr(p, '\x1f', (size_t)(end - p));
+        if (!sep)
+            break;
+        if (r->ntags >= CACHE_TAGS_MAX - 1 || sep == p)
+            goto bad;
+        r->tags[r->ntags++] = arena_strndup(&w->arena, p, (size_t)(sep - p));
+        p = sep + 1;
+    }
+    if (p == end || end - p > TCACHE_KEY_MAX)
+        goto bad;
+    r->key = arena_strndup(&w->arena, p, (size_t)(end - p));
+    r->key_len = (size_t)(end - p);
+    if (!tcache_seal_tags(r))
+        goto bad;
+    cache_entry_t *e = tcache_l1_get(r);
+    if (e) { /* warm already */
+        cache_release(e);
+        goto bad;
+    }
+    tcache_read_versions(r);
+    tl_warm.pending++;
+    tcache_l2_lookup(r, &w->arena, warm_done, w);
+    return;
+bad:
+    arena_destroy(&w->arena);
+    free(w);
+}
+
+static void warm_list(void *arg, redisReply *reply, int status)
+{
+    (void)arg;
+    if (status != REDIS_STATUS_OK || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        log_warn("cache warming skipped: Redis did not answer");
+        return;
+    }
+    tl_warm.warmed = tl_warm.missed = 0;
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING)
+            warm_one(reply->element[i]->str, reply->element[i]->len);
+    if (tl_warm.pending == 0)
+        log_fields(LOG_INFO, "cache warmed from L2", "#entries", (int64_t)0, NULL);
+}
+
+void tcache_warm(size_t max)
+{
+    if (!l1 || !tcache_l2_usable() || tl_warm.pending)
+        return;
+    char stop[24];
+    snprintf(stop, sizeof(stop), "%zu", max ? max - 1 : 0);
+    const char *argv[5] = {"ZRANGE", TCACHE_HOT_KEY, "0", stop, "REV"};
+    redis_command_argv(5, argv, NULL, warm_list, NULL);
 }

@@ -30,6 +30,8 @@
 #include <hiredis/hiredis.h>
 
 #define TCACHE_KEY_MAX 1024
+/* The invalidation bus: a tag, "*l1" (drop every L1) or "*warm" (tcache_warm everywhere). */
+#define TCACHE_CHANNEL "crmd:invalidate"
 
 /* One request's entry: what it is keyed and tagged by, and what was read on the way. */
 typedef struct tcache_req {
@@ -90,6 +92,18 @@ void tcache_invalidate_cb(const char *tag, void (*done)(void *arg, int64_t n, bo
 /* Invalidates every tag, then calls done(arg) once Redis has answered for all of them (or
  * failed: it is never waited for long). With n == 0, done runs at once. */
 void tcache_invalidate_all(const char *const *tags, int n, void (*done)(void *arg), void *arg);
+/* ---- the most used keys ---- */
+
+#define TCACHE_HOT_KEY  "crmd:hot" /* zset: request descriptions by L1 misses */
+#define TCACHE_WARM_MAX 1000       /* keys a warm-up looks up */
+
+/* Counts r (described, before the L2 lookup) as used once more, in Redis, shared by every
+ * instance (reactor thread). */
+void tcache_note_hot(const tcache_req_t *r);
+/* Looks up the max most used keys in L2 and keeps the hits in this L1 (reactor thread). The
+ * message "*warm" on the invalidation channel makes every instance do it. */
+void tcache_warm(size_t max);
+
 /* Drops this process's L1 (fills in flight are refused too); the number of entries. */
 size_t tcache_clear_l1_local(void);
 /* Drops the L1 here and on every instance. */

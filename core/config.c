@@ -124,7 +124,7 @@ static const opt_t opts[] = {
     {"job-keep-count", "JOB_KEEP_COUNT", OPT_INT, OFF(job_keep_count), "10000", 1, 10000000,
      "most finished jobs kept (dead jobs: 10x)", false},
     {"job-schedules", "JOB_SCHEDULES", OPT_STR, OFF(job_schedules),
-     "maintain_partitions=@daily;refresh_analytics=@every 5m", 0, 0,
+     "maintain_partitions=@daily;refresh_analytics=@every 5m;warm_cache=@start", 0, 0,
      "repeatable jobs: TYPE=SPEC;... with SPEC @every N[smhd], @hourly, @daily, @start or 5-field cron "
      "(UTC); none: no schedules",
      false},

@@ -137,6 +137,7 @@ static void *monitor_main(void *arg)
     pthread_mutex_unlock(&lock);
     if (c)
         redisFree(c);
+    log_thread_free();
     return NULL;
 }
 

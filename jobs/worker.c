@@ -392,6 +392,7 @@ static void *complete_main(void *arg)
     }
     if (c)
         redisFree(c);
+    log_thread_free();
     return NULL;
 }
 
@@ -519,7 +520,6 @@ static void run_one(exec_t *x, held_t *h, void *state)
     d->result_len = x->result_len;
     x->result = NULL;
     memcpy(d->error, x->error, sizeof(d->error));
-    done_push(d);
     pthread_mutex_lock(&W.hist_lock);
     hist_record(&W.dur_us[h->type], dur_us);
     pthread_mutex_unlock(&W.hist_lock);
@@ -539,7 +539,8 @@ static void run_one(exec_t *x, held_t *h, void *state)
         atomic_fetch_add(&W.st_handed_back, 1);
     log_fields(outcome == JOB_DONE ? LOG_INFO : LOG_WARN, "job finished", "job", job.id, "type", job.type,
                "outcome", out, "#attempt", (int64_t)job.attempt, "#dur_ms", (int64_t)(dur_us / 1000), "error",
-               outcome == JOB_DONE ? "" : d->error, NULL);
+               outcome == JOB_DONE ? "" : x->error, NULL);
+    done_push(d); /* last: the completer frees d */
 }
 
 static void *exec_main(void *arg)
@@ -574,6 +575,7 @@ static void *exec_main(void *arg)
         redisFree(x.c);
     if (W.cfg.thread_fini)
         W.cfg.thread_fini(state);
+    log_thread_free();
     atomic_fetch_sub(&W.execs_alive, 1);
     pthread_mutex_lock(&W.lock);
     pthread_cond_broadcast(&W.cond);
@@ -1053,6 +1055,7 @@ static void *fetch_main(void *arg)
     release_unstarted();
     if (c)
         redisFree(c);
+    log_thread_free();
     return NULL;
 }
 

@@ -148,6 +148,49 @@ int job_refresh_analytics(job_t *job)
     return JOB_DONE;
 }
 
+/* ---- warm_cache ---- */
+
+/*
+ * Every instance's L1 from L2 with the most used keys: the cache counts each L1 miss of a
+ * request in crmd:hot (shared by the instances), and the message "*warm" on the invalidation
+ * channel makes each instance look up the top TCACHE_WARM_MAX there and keep the hits
+ * (cache/tiered.c). An entry no longer in L2 is not recomputed here: its next request fills it.
+ * The counts are trimmed to the 10,000 most used.
+ */
+int job_warm_cache(job_t *job)
+{
+    job_thread_t *t = job->thread_state;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!t->redis)
+            t->redis = jobs_redis_connect(2000);
+        if (!t->redis)
+            break;
+        redisReply *a = redisCommand(t->redis, "ZREMRANGEBYRANK " TCACHE_HOT_KEY " 0 -10001");
+        redisReply *b = a ? redisCommand(t->redis, "ZCARD " TCACHE_HOT_KEY) : NULL;
+        redisReply *c = b ? redisCommand(t->redis, "PUBLISH " TCACHE_CHANNEL " *warm") : NULL;
+        bool ok = c && c->type == REDIS_REPLY_INTEGER && b->type == REDIS_REPLY_INTEGER;
+        char out[128];
+        int n = ok ? snprintf(out, sizeof(out), "{\"instances\":%lld,\"hot_keys\":%lld,\"looked_up\":%lld}",
+                              c->integer, b->integer,
+                              b->integer < TCACHE_WARM_MAX ? b->integer : (long long)TCACHE_WARM_MAX)
+                   : 0;
+        if (a)
+            freeReplyObject(a);
+        if (b)
+            freeReplyObject(b);
+        if (c)
+            freeReplyObject(c);
+        if (ok) {
+            job_set_result(job, out, (size_t)n);
+            return JOB_DONE;
+        }
+        redisFree(t->redis);
+        t->redis = NULL;
+    }
+    job_set_error(job, "Redis unavailable");
+    return JOB_RETRY;
+}
+
 /* ---- noop: the diagnostic job (benchmarks, tests of the runtime) ---- */
 
 /*
@@ -209,5 +252,6 @@ void api_jobs_register(void)
     /* concurrency per process: imports and exports are heavy on PostgreSQL, partition
      * maintenance takes locks and must not run twice at once in one process */
     jobs_register("refresh_analytics", job_refresh_analytics, 1);
+    jobs_register("warm_cache", job_warm_cache, 1);
     jobs_register("noop", job_noop, 0);
 }

@@ -207,7 +207,7 @@ static const route_doc_t route_docs[] = {
     {"POST /api/jobs", "jobs", "Queues a background job (Idempotency-Key: the same key gives the same job)", NULL,
      "{'type':'object','additionalProperties':false,'required':['type'],'properties':{"
        "'type':{'type':'string','enum':['import_companies','export_deals','refresh_analytics',"
-         "'maintain_partitions','noop']},"
+         "'maintain_partitions','warm_cache','noop']},"
        "'payload':{'type':'object'},'priority':{'type':'string','enum':['high','normal']},'run_at':" TS "}}",
      202, JOB_ACCEPTED, "403,413,422,503"},
     {"GET /api/jobs/stats", "jobs", "Jobs of the caller's organization per type and state", NULL, NULL, 200,

@@ -11,7 +11,7 @@
  *   POST   /api/import/companies     a CSV or JSON-array body (<= 50 MB) -> an import job
  *
  * A job belongs to the organization that queued it: any other gets 404, as for rows. Types
- * that act on the whole database (maintain_partitions, refresh_analytics) and the diagnostic
+ * that act on every organization (maintain_partitions, refresh_analytics, warm_cache) and the diagnostic
  * noop need an admin key. Where API.md is silent: a cancelled job has status "cancelled";
  * DELETE of a job that started or finished is 409; an Idempotency-Key replay answers 202 with
  * the first job, a reused key with another request 422.
@@ -243,9 +243,9 @@ static void post_job(http_ctx_t *ctx, const api_auth_t *auth)
     size_t tl = 0;
     const char *type = tv && json_type(tv) == JSON_STRING ? json_string(tv, &tl) : NULL;
     if (!type || !jobs_type_known(type) || strlen(type) != tl)
-        api_errors_add(
-            &errs, LIT("type"),
-            "must be one of import_companies, export_deals, refresh_analytics, maintain_partitions, noop");
+        api_errors_add(&errs, LIT("type"),
+                       "must be one of import_companies, export_deals, refresh_analytics, "
+                       "maintain_partitions, warm_cache, noop");
     if (pv && json_type(pv) != JSON_OBJECT)
         api_errors_add(&errs, LIT("payload"), "must be a JSON object");
     int prio = JOB_PRIO_NORMAL;

@@ -425,3 +425,32 @@ def test_metrics_count_jobs():
         assert 'crmd_jobs_queue_depth{type="noop"} 0' in text
         assert "crmd_jobs_oldest_waiting_seconds" in text
         assert 'crmd_job_duration_seconds_count{type="noop"} 2' in text
+
+
+def test_warm_cache_fills_every_instance_l1_from_l2():
+    reset_jobs()
+    redis_cli("DEL", "crmd:hot")
+    k = key(1, "member")
+    paths = ["/api/companies?limit=5", "/api/deals?limit=7", "/api/dashboard"]
+    with Server(env=env(WORKERS=1)) as a, Server(env=env()) as b:
+        for p in paths:  # misses on a: filled into L2 and counted as used
+            r = call(a, "GET", p, k)
+            assert r.status == 200, (p, r.status)
+        assert int(redis_cli("ZCARD", "crmd:hot")) >= len(paths)
+        assert call(a, "POST", "/api/jobs", k, {"type": "warm_cache"}).status == 403
+        jid = enqueue(a, key(1), "warm_cache")
+        j = wait_job(a, key(1), jid, ["succeeded"])
+        assert j["result"]["instances"] >= 2 and j["result"]["hot_keys"] >= len(paths), j
+        end = time.time() + 5 * SLOW
+        while not any(l.get("msg") == "cache warmed from L2" for l in b.log_lines()):
+            assert time.time() < end, "b never warmed"
+            time.sleep(0.05)
+        for p in paths:  # b never asked for them: its L1 has them now
+            r = call(b, "GET", p, k)
+            assert r.status == 200 and 'cache;desc="l1-hit"' in (r.header("server-timing") or ""), \
+                (p, r.header("server-timing"))
+        # a write still makes them fresh on b (the warm-up read tag versions like a request)
+        r = call(a, "POST", "/api/companies", key(1), {"name": "Warm Co %d" % time.time_ns()})
+        assert r.status == 201, r.body
+        r = call(b, "GET", paths[0], k)
+        assert 'cache;desc="l1-hit"' not in (r.header("server-timing") or "")
