@@ -512,6 +512,18 @@ static void conn_append_input(http_server_t *s, http_conn_t *c, const char *data
         ctx_rebase(c->ctx, old, old_len, in->data);
 }
 
+/* How much unread input c may hold: IN_MAX, plus the body being received (bounded by its
+ * route's limit, checked when the head arrived; a chunked body by the same limit, doubled for
+ * its framing). */
+static size_t in_cap(const http_conn_t *c)
+{
+    if (!c->ctx || c->state != CONN_BODY)
+        return IN_MAX;
+    const http_ctx_t *ctx = c->ctx;
+    uint64_t body = ctx->req.flags & HTTP_REQ_CHUNKED ? 2 * ctx->chunked.limit : ctx->req.content_length;
+    return IN_MAX + ctx->head_len + (size_t)body;
+}
+
 static void on_recv(reactor_t *r, struct io_uring_cqe *cqe)
 {
     http_server_t *s = tl_server;
@@ -528,7 +540,7 @@ static void on_recv(reactor_t *r, struct io_uring_cqe *cqe)
         if (!(c->flags & (CONN_CLOSING | CONN_CLOSE_AFTER))) {
             conn_append_input(s, c, reactor_buf(r, bid), (size_t)cqe->res);
             reactor_buf_return(r, bid);
-            if (c->in->len - c->in_start > IN_MAX) {
+            if (c->in->len - c->in_start > in_cap(c)) {
                 log_fields(LOG_WARN, "closing connection: too much unread pipelined input", NULL);
                 conn_close(s, c);
             } else {

@@ -13,7 +13,9 @@
  * and re-queueing never rewrite a stream.
  *
  * Keys (one Redis, no cluster: scripts build keys from this prefix):
- *   crmd:jobs:seq               job ids (INCR)
+ *   crmd:jobs:seq               job ids (INCR; started at the enqueue time in ms x 1000, so that
+ *                               ids stay unique if Redis ever loses its data: PostgreSQL keeps
+ *                               rows by job id, job_files and job_batches)
  *   crmd:jobs:job:<id>          the job: id type org status attempts max_attempts priority
  *                               payload progress result error created_at run_at started_at
  *                               finished_at sid (its current stream entry) worker
@@ -80,7 +82,10 @@
     "  redis.call('HSET', P .. 'job:' .. id, 'sid', sid)\n"                                                  \
     "end\n"                                                                                                  \
     "local function enqueue(typ, org, payload, prio, run_at, now, maxa)\n"                                   \
-    "  local id = tostring(redis.call('INCR', P .. 'seq'))\n"                                                \
+    "  if redis.call('EXISTS', P .. 'seq') == 0 then\n"                                                      \
+    "    redis.call('SET', P .. 'seq', string.format('%d', tonumber(now) * 1000))\n"                         \
+    "  end\n"                                                                                                \
+    "  local id = string.format('%d', redis.call('INCR', P .. 'seq'))\n"                                     \
     "  redis.call('HSET', P .. 'job:' .. id, 'id', id, 'type', typ, 'org', org, 'status', 'queued',\n"       \
     "    'attempts', 0, 'max_attempts', maxa, 'priority', prio, 'payload', payload, 'progress', '0',\n"      \
     "    'created_at', now, 'run_at', run_at)\n"                                                             \

@@ -275,10 +275,23 @@ static void post_job(http_ctx_t *ctx, const api_auth_t *auth)
         http_respond_problem(ctx, 403, "forbidden", "this job type needs an admin key");
         return;
     }
+    bool import = strcmp(type, "import_companies") == 0;
+    if (import) { /* {"rows": [...]}: the companies themselves (uploads go to /api/import/companies) */
+        const json_value_t *rows = json_object_get(pv, "rows");
+        if (!rows || json_type(rows) != JSON_ARRAY || json_object_len(pv) != 1) {
+            api_errors_add(&errs, LIT("payload"), "must be {\"rows\": [companies]}");
+            api_respond_problem(ctx, 422, "validation-failed", "one or more fields are invalid", &errs);
+            return;
+        }
+    }
     buf_t *pb = arena_alloc(&ctx->arena, sizeof(buf_t));
     *pb = (buf_t)BUF_INIT;
     if (pv)
         json_value_write(pb, pv);
+    if (import && pb->len > 1) { /* who queued it: the owner of companies that name none */
+        pb->len--;
+        buf_printf(pb, ",\"user_id\":%s}", auth->user_id_s);
+    }
     if (pb->len > JOBS_PAYLOAD_MAX) {
         buf_free(pb);
         api_errors_add(&errs, LIT("payload"), "is over 64 KiB; send imports to POST /api/import/companies");
@@ -621,9 +634,10 @@ static void upload_next(upload_t *u)
         db_batch_submit(b, upload_stored, u);
         return;
     }
-    char payload[128];
-    int n = snprintf(payload, sizeof(payload), "{\"upload\":\"%s\",\"format\":\"%s\",\"bytes\":%zu}",
-                     u->file_id, u->format, len);
+    char payload[192];
+    int n = snprintf(payload, sizeof(payload),
+                     "{\"upload\":\"%s\",\"format\":\"%s\",\"bytes\":%zu,\"user_id\":%s}", u->file_id,
+                     u->format, len, u->auth->user_id_s);
     const char *idem = api_idempotency_key(ctx, u->auth->user_id_s);
     if (idem && !*idem)
         return;

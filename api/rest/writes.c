@@ -341,8 +341,7 @@ static const char *money_text(arena_t *a, const char *s, size_t n, const char **
     return NULL;
 }
 
-/* Checks one value; sets *out (arena text or NULL for null). Returns the error message or NULL. */
-static const char *check_value(arena_t *a, const wfield_t *f, const json_value_t *v, const char **out)
+const char *writes_check_value(arena_t *a, const wfield_t *f, const json_value_t *v, const char **out)
 {
     *out = NULL;
     json_type_t t = json_type(v);
@@ -450,7 +449,7 @@ static bool parse_body(wreq_t *w)
             continue;
         }
         const char *err =
-            check_value(&ctx->arena, &res->fields[fi], json_object_value_at(root, i), &w->vals[fi]);
+            writes_check_value(&ctx->arena, &res->fields[fi], json_object_value_at(root, i), &w->vals[fi]);
         if (err)
             api_errors_add(&errs, res->fields[fi].name, strlen(res->fields[fi].name), err);
         w->mask |= 1u << fi;

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "api/schema.h"
+#include "core/buf.h"
+#include "core/json_read.h"
 #include "db/db.h"
 
 /* A writable column of a resource, as the write handlers check and cast it (from the schema). */
@@ -51,6 +53,10 @@ enum { WR_COMPANIES, WR_CONTACTS, WR_DEALS, WR_ACTIVITIES, WR_TASKS, WR_COUNT };
 
 extern wres_t g_wres[WR_COUNT];
 extern db_stmt_t g_w_claim, g_w_release;
+
+/* Checks one value of field f as a create or update does; sets *out (arena text, NULL for
+ * null). Returns the error message or NULL. (Also the rules of imports: api/jobs/import.c.) */
+const char *writes_check_value(arena_t *a, const wfield_t *f, const json_value_t *v, const char **out);
 
 /* Fills the derived members and registers every statement. */
 void writes_sql_init(void);

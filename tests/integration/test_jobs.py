@@ -80,6 +80,10 @@ def wait_job(server, k, jid, states, timeout=20):
         time.sleep(0.05)
 
 
+def job_count():
+    return len(redis_cli("--scan", "--pattern", "crmd:jobs:job:*").split())
+
+
 def redis_job(jid, field):
     return redis_cli("HGET", "crmd:jobs:job:%s" % jid, field)
 
@@ -126,7 +130,7 @@ def test_post_refuses_every_malformed_job():
         r = call(s, "POST", "/api/jobs", "crmd_nope_nope", {"type": "noop"})
         assert r.status == 401
         # nothing of the above was queued
-        assert redis_cli("GET", "crmd:jobs:seq") in ("", "0")
+        assert job_count() == 0
 
 
 def test_members_queue_only_their_kinds_of_jobs():
@@ -282,7 +286,7 @@ def test_idempotency_key_gives_the_same_job():
         for bad in ("x" * 256, "a b", "\u00e9", "tab\there"):
             r = call(s, "POST", "/api/jobs", key(1), {"type": "noop"}, {"Idempotency-Key": bad.encode().decode("latin-1")})
             assert r.status == 400, (bad, r.status)
-        assert redis_cli("GET", "crmd:jobs:seq") == "3"
+        assert job_count() == 3
 
 
 # ---- workers that die, drain, restart ----
@@ -396,7 +400,7 @@ def test_finished_jobs_are_bounded():
     with Server(env=env(WORKERS=2, JOB_KEEP_COUNT=5)) as s:
         ids = [enqueue(s, key(1)) for _ in range(20)]
         end = time.time() + 20 * SLOW
-        while redis_cli("GET", "crmd:jobs:seq") != "20" or int(redis_cli("ZCARD", "crmd:jobs:done") or 0) < 5 \
+        while int(redis_cli("ZCARD", "crmd:jobs:done") or 0) < 5 \
                 or any(redis_job(j, "status") not in ("succeeded", "") for j in ids):
             assert time.time() < end
             time.sleep(0.05)
