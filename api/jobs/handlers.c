@@ -253,6 +253,7 @@ void api_jobs_register(void)
      * maintenance takes locks and must not run twice at once in one process */
     jobs_register("import_companies", job_import_companies, 2);
     jobs_register("export_deals", job_export_deals, 2);
+    jobs_register("maintain_partitions", job_maintain_partitions, 1);
     jobs_register("refresh_analytics", job_refresh_analytics, 1);
     jobs_register("warm_cache", job_warm_cache, 1);
     jobs_register("noop", job_noop, 0);
