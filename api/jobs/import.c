@@ -23,6 +23,7 @@
 #include "api/jobs/handlers.h"
 #include "api/rest/writes_internal.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/config.h"
 #include "core/csv.h"
@@ -404,6 +405,7 @@ static bool read_input(imp_t *m, const json_value_t *payload, const char *upload
 
 int job_import_companies(job_t *job)
 {
+    uint64_t t0 = clock_now_ms();
     imp_t m;
     memset(&m, 0, sizeof(m));
     m.job = job;
@@ -480,6 +482,7 @@ int job_import_companies(job_t *job)
         goto out;
     }
     job_progress(job, 0.3);
+    uint64_t t_staged = clock_now_ms();
 
     /* owner ids must name users of the organization; within the file the last row of a domain wins */
     {
@@ -578,6 +581,7 @@ int job_import_companies(job_t *job)
         job_progress(job, 0.3 + 0.6 * (double)(bno + 1) / (double)nbatches);
     }
     buf_free(&sql);
+    uint64_t t_merged = clock_now_ms();
 
     /* caches: the organization's company lists and aggregates, and each updated company */
     char tag[64];
@@ -639,7 +643,9 @@ int job_import_companies(job_t *job)
         buf_free(&res);
         ret = JOB_DONE;
         log_fields(LOG_INFO, "companies imported", "job", job->id, "#rows", (int64_t)m.rows, "#inserted",
-                   (int64_t)inserted, "#updated", (int64_t)updated, "#refused", (int64_t)m.refused, NULL);
+                   (int64_t)inserted, "#updated", (int64_t)updated, "#refused", (int64_t)m.refused,
+                   "#read_ms", (int64_t)(t_staged - t0), "#merge_ms", (int64_t)(t_merged - t_staged),
+                   "#finish_ms", (int64_t)(clock_now_ms() - t_merged), NULL);
     }
 out:
     if (r)
