@@ -24,25 +24,13 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from jobs import free_port, sh, stack_env  # noqa: E402  (bench/jobs.py: the same helpers)
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRMD = os.environ.get("CRMD_BIN", os.path.join(REPO, "build", "crmd"))
 DBNAME = "crmd_importbench"
 BEGIN, END = "<!-- import:begin -->", "<!-- import:end -->"
-
-
-def sh(cmd, env=None, timeout=1800, check=True):
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode != 0:
-        sys.exit("bench/import.py: %s failed: %s%s" % (cmd[0], out.stdout[-2000:], out.stderr[-2000:]))
-    return out.stdout
-
-
-def stack_env():
-    out = sh([os.path.join(REPO, "dev", "stack"), "env"])
-    env = dict(os.environ)
-    for k, v in re.findall(r"^export (\w+)=(.*)$", out, re.M):
-        env[k] = v.strip("'\"")
-    return env
 
 
 def make_csv(path, rows, tag):
@@ -52,14 +40,6 @@ def make_csv(path, rows, tag):
         f.write("name,domain,industry,size\r\n")
         for i in range(rows):
             f.write("Import %s %d,i%d-%s.example,%s,%s\r\n" % (tag, i, i, tag, industries[i % 6], sizes[i % 5]))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def request(port, method, path, key, body=b"", ctype="application/json"):

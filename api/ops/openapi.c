@@ -209,7 +209,7 @@ static const route_doc_t route_docs[] = {
        "'type':{'type':'string','enum':['import_companies','export_deals','refresh_analytics',"
          "'maintain_partitions','warm_cache','noop']},"
        "'payload':{'type':'object'},'priority':{'type':'string','enum':['high','normal']},'run_at':" TS "}}",
-     202, JOB_ACCEPTED, "403,413,422,503"},
+     202, JOB_ACCEPTED, "403,422,503"},
     {"GET /api/jobs/stats", "jobs", "Jobs of the caller's organization per type and state", NULL, NULL, 200,
      "{'type':'object','properties':{'data':{'type':'object','additionalProperties':{'type':'object',"
        "'properties':{'queued':" INT ",'running':" INT ",'retrying':" INT ",'succeeded':" INT ",'failed':" INT ","
@@ -223,10 +223,10 @@ static const route_doc_t route_docs[] = {
     {"DELETE /api/jobs/{id}", "jobs", "Cancels a job that has not started", JOB_ID_PARAM, NULL, 200,
      JOB_ACCEPTED, "404,409,503"},
     {"POST /api/jobs/{id}/retry", "jobs", "Queues a dead or failed job again (admin)", JOB_ID_PARAM, NULL, 200,
-     JOB_ACCEPTED, "403,404,409,503"},
+     JOB_ACCEPTED, "404,409,503"},
     {"POST /api/import/companies", "jobs",
      "Imports companies from a CSV (text/csv, header row of field names) or a JSON array, up to 50 MB", NULL,
-     "{'type':'array','items':{'type':'object'}}", 202, JOB_ACCEPTED, "400,413,415,503"},
+     "{'type':'array','items':{'type':'object'}}", 202, JOB_ACCEPTED, "503"},
     {"POST /api/performance/clear-cache", "operations",
      "Clears the caller's organization's cache entries on every instance (admin)", NULL,
      "{'type':'object','additionalProperties':false,'required':['scope'],'properties':{"

@@ -329,18 +329,26 @@ typedef struct {
     const char *id;
 } get_t;
 
+/* Whether a job lookup found the caller's job; otherwise answers 503 or 404. */
+static bool found_own_job(get_t *g, int status, const redisReply *r)
+{
+    if (status != REDIS_STATUS_OK) {
+        redis_down(g->ctx);
+        return false;
+    }
+    if (!job_of_org(r, g->auth)) {
+        http_respond_problem(g->ctx, 404, "not-found", "no such job");
+        return false;
+    }
+    return true;
+}
+
 static void got_job(void *arg, int status, redisReply *r)
 {
     get_t *g = arg;
     http_ctx_t *ctx = g->ctx;
-    if (status != REDIS_STATUS_OK) {
-        redis_down(ctx);
+    if (!found_own_job(g, status, r))
         return;
-    }
-    if (!job_of_org(r, g->auth)) {
-        http_respond_problem(ctx, 404, "not-found", "no such job");
-        return;
-    }
     json_writer_t w;
     api_json_begin_data(ctx, &w);
     write_job(&w, r);
@@ -441,7 +449,7 @@ static void result_rows(db_batch_t *b, void *arg)
     if (bad) {
         log_fields(LOG_ERROR, "stored job result does not decompress", "request_id", ctx->request_id, "job",
                    g->id, NULL);
-        http_respond_problem(ctx, 500, "internal", "the stored result is damaged");
+        http_respond_problem(ctx, 500, "internal-error", "the stored result is damaged");
         return;
     }
     char disp[96];
@@ -458,18 +466,12 @@ static void result_job(void *arg, int status, redisReply *r)
 {
     get_t *g = arg;
     http_ctx_t *ctx = g->ctx;
-    if (status != REDIS_STATUS_OK) {
-        redis_down(ctx);
+    if (!found_own_job(g, status, r))
         return;
-    }
-    if (!job_of_org(r, g->auth)) {
-        http_respond_problem(ctx, 404, "not-found", "no such job");
-        return;
-    }
     size_t n;
     const char *st = field_str(r, "status", &n);
     if (!st || n != 9 || memcmp(st, "succeeded", 9) != 0) {
-        http_respond_problem(ctx, 409, "not-finished", "the job has not succeeded (see its status)");
+        http_respond_problem(ctx, 409, "conflict", "the job has not succeeded (see its status)");
         return;
     }
     db_batch_t *b = db_batch_new(&ctx->arena, DB_READ);
@@ -677,7 +679,7 @@ static void import_companies(http_ctx_t *ctx, const api_auth_t *auth)
     }
     if (!utf8_valid(body.p, body.len) || memchr(body.p, '\0', body.len)) {
         log_fields(LOG_INFO, "import refused: not UTF-8 text", "request_id", ctx->request_id, NULL);
-        http_respond_problem(ctx, 400, "bad-encoding", "the body must be UTF-8 text without NUL bytes");
+        http_respond_problem(ctx, 400, "bad-request", "the body must be UTF-8 text without NUL bytes");
         return;
     }
     if (format[0] == 'j') {
