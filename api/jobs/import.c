@@ -51,6 +51,7 @@ typedef struct {
     bool header_seen;
     uint32_t present; /* fields the file has (bit per field) */
     uint64_t rows;    /* data rows seen */
+    uint64_t max_rn;  /* the highest row number staged (blank lines keep their numbers) */
     uint64_t staged;
     buf_t line;                /* one COPY line */
     buf_t errors;              /* JSON array members, comma-separated */
@@ -168,6 +169,8 @@ static void stage_row(imp_t *m, uint64_t row, const json_value_t *obj)
         if (PQputCopyData(m->c, l->data, (int)l->len) != 1)
             m->copy_failed = true;
         m->staged++;
+        if (row > m->max_rn)
+            m->max_rn = row;
     }
     arena_destroy(&a);
 }
@@ -542,7 +545,7 @@ int job_import_companies(job_t *job)
         " RETURNING inserted)"
         " SELECT m.id FROM m, b WHERE NOT m.inserted");
     buf_putc(&sql, '\0');
-    uint64_t last_rn = m.rows;
+    uint64_t last_rn = m.max_rn;
     uint64_t nbatches = last_rn / IMPORT_BATCH + 1;
     buf_t updated_ids = BUF_INIT;
     for (uint64_t bno = 0; bno < nbatches; bno++) {

@@ -244,3 +244,17 @@ def test_kill_9_mid_import_inserts_nothing_twice():
              % (tag, tag))
     assert int(n) == rows, n
     psql("DELETE FROM companies WHERE org_id = 3 AND (domain LIKE '%%-%s.example' OR name LIKE 'Big %s %%')" % (tag, tag))
+
+
+def test_blank_lines_keep_numbers_and_lose_no_row():
+    """Blank records are skipped but keep their numbers: a row after 5,001 of them (past the
+    first merge batch) lands and an error names its real row."""
+    reset_jobs()
+    tag = "blank%d" % time.time_ns()
+    body = "name,domain\n" + "\n" * 5001 + "Late,l-%s.example\n,bad-%s.example\n" % (tag, tag)
+    with Server(env=env(WORKERS=1)) as s:
+        jid, j = import_and_wait(s, key(1), body)
+        res = j["result"]
+        assert j["status"] == "succeeded" and res["rows"] == 2 and res["inserted"] == 1, res
+        assert [(e["row"], e["field"]) for e in res["errors"]] == [(5003, "name")], res
+    assert psql("SELECT count(*) FROM companies WHERE org_id = 1 AND domain = 'l-%s.example'" % tag) == "1"
