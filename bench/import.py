@@ -25,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from jobs import free_port, sh, stack_env  # noqa: E402  (bench/jobs.py: the same helpers)
+from jobs import free_port, sh, stack_env, write_section  # noqa: E402  (bench/jobs.py: the same helpers)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRMD = os.environ.get("CRMD_BIN", os.path.join(REPO, "build", "crmd"))
@@ -163,16 +163,9 @@ def main():
     print(text)
     if args.write:
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        body = ("%s\n## Company import vs psql \\copy\n\n%s, %s, `bench/import.py %s`, %d rounds (medians), "
-                "`WORKERS=%d`.\n\n%s\n%s" % (BEGIN, date, os.uname().nodename, " ".join(sys.argv[1:]), args.rounds,
-                                           args.workers, text, END))
-        path = os.path.join(REPO, "bench", "BENCHMARKS.md")
-        doc = open(path).read()
-        if BEGIN in doc:
-            doc = doc[:doc.index(BEGIN)] + body + doc[doc.index(END) + len(END):]
-        else:
-            doc = doc.rstrip() + "\n\n" + body + "\n"
-        open(path, "w").write(doc)
+        write_section(BEGIN, END, "## Company import vs psql \\copy\n\n%s, %s, `bench/import.py %s`, %d rounds "
+                      "(medians), `WORKERS=%d`.\n\n%s" % (date, os.uname().nodename, " ".join(sys.argv[1:]),
+                                                         args.rounds, args.workers, text))
     return 0
 
 

@@ -287,6 +287,19 @@ def table(med, args):
     return "\n".join(lines)
 
 
+def write_section(begin, end, text):
+    """Replaces the section between the markers begin and end of bench/BENCHMARKS.md (appends it
+    when absent)."""
+    path = os.path.join(REPO, "bench", "BENCHMARKS.md")
+    doc = open(path).read()
+    body = "%s\n%s\n%s" % (begin, text, end)
+    if begin in doc:
+        doc = doc[:doc.index(begin)] + body + doc[doc.index(end) + len(end):]
+    else:
+        doc = doc.rstrip() + "\n\n" + body + "\n"
+    open(path, "w").write(doc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -324,16 +337,9 @@ def main():
     with open(os.path.join(REPO, "bench", "results", "jobs.json"), "w") as f:
         json.dump({"meta": meta, "samples": samples, "medians": med}, f, indent=1)
     if args.write:
-        path = os.path.join(REPO, "bench", "BENCHMARKS.md")
-        doc = open(path).read()
-        body = ("%s\n## Job queue: crmd vs BullMQ %s\n\n%s, %s, `%s`, %d rounds (medians), same Redis (dev/stack, "
-                "AOF every second), worker and producer processes on CPU 1, wrk on CPU 0.\n\n%s\n%s"
-                % (BEGIN, meta["bullmq"], meta["date"], meta["machine"], meta["command"], args.rounds, text, END))
-        if BEGIN in doc:
-            doc = doc[:doc.index(BEGIN)] + body + doc[doc.index(END) + len(END):]
-        else:
-            doc = doc.rstrip() + "\n\n" + body + "\n"
-        open(path, "w").write(doc)
+        write_section(BEGIN, END, "## Job queue: crmd vs BullMQ %s\n\n%s, %s, `%s`, %d rounds (medians), same Redis "
+                      "(dev/stack, AOF every second), worker and producer processes on CPU 1, wrk on CPU 0.\n\n%s"
+                      % (meta["bullmq"], meta["date"], meta["machine"], meta["command"], args.rounds, text))
     return 0
 
 
